@@ -1,0 +1,99 @@
+// Command presenced runs a presence server node.
+//
+// Every flag has an environment equivalent: --heartbeat-ttl is
+// PRESENCED_HEARTBEAT_TTL. A flag given on the command line wins.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/presenced/presenced/server"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "presenced:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("presenced", flag.ContinueOnError)
+	var cfg server.Config
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:7700", "listen address")
+	fs.BoolVar(&cfg.Dev, "dev", false, "development mode: accept ?user_id= without a token (insecure)")
+	fs.StringVar(&cfg.JWTSecret, "jwt-secret", "", "HS256 secret for client tokens")
+	fs.StringVar(&cfg.JWTPublicKey, "jwt-public-key", "", "PEM public key file for RS256/ES256 client tokens")
+	fs.StringVar(&cfg.APIKey, "api-key", "", "bearer key for the backend HTTP API")
+	fs.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", 15e9, "ping a quiet connection this often")
+	fs.DurationVar(&cfg.HeartbeatTTL, "heartbeat-ttl", 30e9, "end a session silent for this long")
+	fs.DurationVar(&cfg.OfflineGrace, "offline-grace", 5e9, "keep a closed session live this long so a reconnect is unseen")
+	fs.DurationVar(&cfg.AwayAfter, "away-after", 300e9, "turn a session idle when it reports no activity for this long")
+	fs.IntVar(&cfg.MaxMessageBytes, "max-message-bytes", 64<<10, "largest client frame; larger ones close the connection with 1009")
+	fs.IntVar(&cfg.MaxSubscriptions, "max-subscriptions", 10000, "most users one connection may watch")
+	fs.Float64Var(&cfg.RatePerSecond, "rate-limit", 20, "sustained client messages per second per connection")
+	fs.Float64Var(&cfg.RateBurst, "rate-burst", 50, "burst of client messages per connection")
+	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 10e9, "bound on a graceful shutdown")
+	if err := applyEnv(fs); err != nil {
+		return err
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	logger, err := newLogger(*logLevel, *logFormat)
+	if err != nil {
+		return err
+	}
+	cfg.Logger = logger
+	slog.SetDefault(logger)
+
+	srv, err := server.New(cfg)
+	if err != nil {
+		return err
+	}
+	srv.Start()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	<-ctx.Done()
+	logger.Info("shutting down: clients are told to reconnect")
+	return srv.Shutdown(context.Background())
+}
+
+// applyEnv sets each flag from its PRESENCED_* variable, before the command
+// line is parsed so that flags win.
+func applyEnv(fs *flag.FlagSet) error {
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		name := "PRESENCED_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(name); ok && err == nil {
+			if e := f.Value.Set(v); e != nil {
+				err = fmt.Errorf("%s=%q: %w", name, v, e)
+			}
+		}
+	})
+	return err
+}
+
+func newLogger(level, format string) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format must be text or json, not %q", format)
+}

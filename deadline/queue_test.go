@@ -1,0 +1,99 @@
+package deadline
+
+import (
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+)
+
+var base = time.Unix(1_800_000_000, 0)
+
+func at(s int) time.Time { return base.Add(time.Duration(s) * time.Second) }
+
+func TestPopDueInOrder(t *testing.T) {
+	q := New[string]()
+	q.Set("c", at(3))
+	q.Set("a", at(1))
+	q.Set("b", at(2))
+	q.Set("late", at(10))
+	got := q.PopDue(at(3), 0, nil)
+	if !slices.Equal(got, []string{"a", "b", "c"}) {
+		t.Fatalf("due = %v", got)
+	}
+	if q.Len() != 1 {
+		t.Fatalf("len = %d", q.Len())
+	}
+	if next, _ := q.Next(); !next.Equal(at(10)) {
+		t.Fatalf("next = %v", next)
+	}
+}
+
+func TestSetMovesAndRemove(t *testing.T) {
+	q := New[int]()
+	q.Set(1, at(1))
+	q.Set(2, at(2))
+	q.Set(1, at(5)) // moved later
+	q.Remove(2)
+	if got := q.PopDue(at(4), 0, nil); len(got) != 0 {
+		t.Fatalf("due = %v, want none", got)
+	}
+	if d, ok := q.At(1); !ok || !d.Equal(at(5)) {
+		t.Fatalf("At(1) = %v %v", d, ok)
+	}
+	if got := q.PopDue(at(5), 0, nil); !slices.Equal(got, []int{1}) {
+		t.Fatalf("due = %v", got)
+	}
+	if _, ok := q.Next(); ok {
+		t.Fatal("queue not empty")
+	}
+}
+
+func TestPopDueLimit(t *testing.T) {
+	q := New[int]()
+	for i := range 10 {
+		q.Set(i, at(i))
+	}
+	if got := q.PopDue(at(100), 3, nil); !slices.Equal(got, []int{0, 1, 2}) {
+		t.Fatalf("due = %v", got)
+	}
+}
+
+func TestRandomAgainstSort(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	q := New[int]()
+	want := map[int]int{}
+	for range 5000 {
+		k := r.IntN(500)
+		switch r.IntN(3) {
+		case 0, 1:
+			s := r.IntN(1000)
+			q.Set(k, at(s))
+			want[k] = s
+		case 2:
+			q.Remove(k)
+			delete(want, k)
+		}
+	}
+	got := q.PopDue(at(1000), 0, nil)
+	if len(got) != len(want) {
+		t.Fatalf("popped %d, want %d", len(got), len(want))
+	}
+	for i := 1; i < len(got); i++ {
+		if want[got[i-1]] > want[got[i]] {
+			t.Fatalf("out of order at %d", i)
+		}
+	}
+}
+
+func BenchmarkSetMove(b *testing.B) {
+	q := New[int]()
+	const n = 20000
+	for i := range n {
+		q.Set(i, at(i))
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		q.Set(i%n, at(n+i))
+	}
+}

@@ -1,0 +1,304 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/presenced/presenced/hub"
+	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/protocol"
+	"github.com/presenced/presenced/wsconn"
+)
+
+// conn is one connection's protocol state; it is the wsconn.Handler of the
+// connection and the hub.Sink of its client.
+type conn struct {
+	g      *Gateway
+	client *hub.Client
+	ws     atomic.Pointer[wsconn.Conn]
+	once   sync.Once
+
+	// Rate limiting, touched only by the connection's own (serialised)
+	// message handling.
+	tokens      float64
+	refilled    int64 // unix nanos
+	rejected    int   // messages refused since the window started
+	windowStart int64
+	lastErrorAt int64
+}
+
+var (
+	_ wsconn.Handler = (*conn)(nil)
+	_ hub.Sink       = (*conn)(nil)
+)
+
+// ready is called once the upgrade has returned the connection: the
+// welcome goes out first, before any reply.
+func (c *conn) ready(ws *wsconn.Conn) {
+	c.ws.Store(ws)
+	c.welcome(ws)
+}
+
+func (c *conn) welcome(ws *wsconn.Conn) {
+	c.once.Do(func() {
+		_ = ws.WriteText(c.g.hub.Welcome(c.client, c.g.cfg.MaxMessageBytes))
+		c.g.m.Inc(c.g.m.MessagesOut, protocol.TypeWelcome)
+	})
+}
+
+// WriteText implements hub.Sink.
+func (c *conn) WriteText(b []byte) error {
+	if ws := c.ws.Load(); ws != nil {
+		return ws.WriteText(b)
+	}
+	return nil
+}
+
+// Ping implements hub.Sink.
+func (c *conn) Ping() error {
+	if ws := c.ws.Load(); ws != nil {
+		return ws.Ping()
+	}
+	return nil
+}
+
+// Close implements hub.Sink.
+func (c *conn) Close(code int, reason string) {
+	if ws := c.ws.Load(); ws != nil {
+		ws.Close(code, reason)
+	}
+}
+
+// OnPong implements wsconn.Handler.
+func (c *conn) OnPong(*wsconn.Conn) { c.g.hub.Touch(c.client) }
+
+// OnClose implements wsconn.Handler.
+func (c *conn) OnClose(*wsconn.Conn, error) { c.g.hub.Disconnect(c.client) }
+
+var heartbeatFrame = []byte(`{"type":"heartbeat"}`)
+
+// OnMessage implements wsconn.Handler. Every message is a sign of life,
+// even one that is refused.
+func (c *conn) OnMessage(ws *wsconn.Conn, data []byte) {
+	c.welcome(ws)
+	h := c.g.hub
+	h.Touch(c.client)
+	now := h.Now().UnixNano()
+	if !c.allow(now) {
+		c.refuse(now)
+		return
+	}
+	if bytes.Equal(data, heartbeatFrame) && c.client.IsSession() {
+		c.g.m.Inc(c.g.m.MessagesIn, protocol.TypeHeartbeat)
+		return
+	}
+	var msg protocol.ClientMessage
+	if err := json.Unmarshal(data, &msg); err != nil {
+		c.fail(nil, presence.Errorf(presence.CodeBadJSON, "message is not a JSON object: %s", jsonError(err)))
+		return
+	}
+	if len(msg.ID) > protocol.MaxRequestIDBytes {
+		c.fail(nil, presence.Errorf(presence.CodeInvalidArgument, "id is longer than %d bytes", protocol.MaxRequestIDBytes))
+		return
+	}
+	c.g.m.Inc(c.g.m.MessagesIn, messageLabel(msg.Type))
+	if err := c.dispatch(context.Background(), &msg); err != nil {
+		c.fail(msg.ID, err)
+	}
+}
+
+func (c *conn) dispatch(ctx context.Context, msg *protocol.ClientMessage) error {
+	h := c.g.hub
+	switch msg.Type {
+	case protocol.TypeSetOnline:
+		if err := h.SetOnline(ctx, c.client, msg.Device); err != nil {
+			return err
+		}
+	case protocol.TypeHeartbeat:
+		if !c.client.IsSession() {
+			if err := h.SetOnline(ctx, c.client, msg.Device); err != nil {
+				return err
+			}
+		}
+	case protocol.TypeSetStatus:
+		ch, err := statusChange(msg)
+		if err != nil {
+			return err
+		}
+		if _, err := h.SetStatus(ctx, c.client.UserID, ch); err != nil {
+			return err
+		}
+	case protocol.TypeIdleState:
+		if msg.Idle == nil {
+			return presence.Errorf(presence.CodeInvalidArgument, "idle_state needs \"idle\": true or false")
+		}
+		if err := h.SetIdle(ctx, c.client, *msg.Idle); err != nil {
+			return err
+		}
+	case protocol.TypeSetOffline:
+		if err := h.SetOffline(ctx, c.client); err != nil {
+			return err
+		}
+	case protocol.TypeSubscribe:
+		return h.Subscribe(ctx, c.client, msg.UserIDs, msg.ID)
+	case protocol.TypeUnsubscribe:
+		if err := h.Unsubscribe(c.client, msg.UserIDs); err != nil {
+			return err
+		}
+	case protocol.TypeGetPresence:
+		ps, err := h.Presences(ctx, c.client.UserID, msg.UserIDs)
+		if err != nil {
+			return err
+		}
+		c.client.Send(hub.PresencesFrame(protocol.TypePresence, msg.ID, ps))
+		return nil
+	case protocol.TypePing:
+		c.reply(protocol.TypePong, msg.ID)
+		return nil
+	case "":
+		return presence.Errorf(presence.CodeUnknownType, "message has no \"type\"")
+	default:
+		return presence.Errorf(presence.CodeUnknownType, "unknown message type %q", truncate(msg.Type, 64))
+	}
+	if len(msg.ID) > 0 {
+		c.reply(protocol.TypeAck, msg.ID)
+	}
+	return nil
+}
+
+func (c *conn) reply(typ string, id json.RawMessage) {
+	b, _ := json.Marshal(protocol.Ack{Type: typ, ID: id})
+	c.client.Send(b)
+}
+
+// fail sends an error reply. Internal errors reach the client only as
+// "internal error"; their detail is logged.
+func (c *conn) fail(id json.RawMessage, err error) {
+	code := presence.ErrorCode(err)
+	if code == presence.CodeInternal {
+		c.g.log.Error("request failed", "user", c.client.UserID, "err", err)
+	}
+	c.g.m.Inc(c.g.m.Errors, string(code))
+	b, _ := json.Marshal(protocol.Error{Type: protocol.TypeError, ID: id, Code: string(code), Message: presence.ErrorMessage(err)})
+	c.client.Send(b)
+}
+
+// Rate limiting: a token bucket; refused messages get one rate_limited
+// error per second at most, and a connection that keeps sending while
+// refused (more than rejectLimit refusals within rejectWindow) is closed.
+const (
+	rejectLimit  = 100
+	rejectWindow = 10 * time.Second
+)
+
+func (c *conn) allow(now int64) bool {
+	cfg := &c.g.cfg
+	if c.refilled != 0 {
+		c.tokens += float64(now-c.refilled) / float64(time.Second) * cfg.RatePerSecond
+		if c.tokens > cfg.RateBurst {
+			c.tokens = cfg.RateBurst
+		}
+	}
+	c.refilled = now
+	if c.tokens < 1 {
+		return false
+	}
+	c.tokens--
+	return true
+}
+
+func (c *conn) refuse(now int64) {
+	if now-c.windowStart > int64(rejectWindow) {
+		c.windowStart, c.rejected = now, 0
+	}
+	c.rejected++
+	if c.rejected > rejectLimit {
+		c.g.m.Inc(c.g.m.Closes, "rate_limited")
+		c.Close(protocol.CloseRateLimited, "message rate limit exceeded")
+		return
+	}
+	if now-c.lastErrorAt >= int64(time.Second) {
+		c.lastErrorAt = now
+		c.fail(nil, presence.Errorf(presence.CodeRateLimited, "more than %g messages per second (burst %g); message dropped", c.g.cfg.RatePerSecond, c.g.cfg.RateBurst))
+	}
+}
+
+func statusChange(msg *protocol.ClientMessage) (presence.StatusChange, error) {
+	var ch presence.StatusChange
+	if msg.Status != nil {
+		s := presence.Status(*msg.Status)
+		ch.Status = &s
+	}
+	if msg.Activity != nil {
+		a := presence.Activity(*msg.Activity)
+		ch.Activity = &a
+	}
+	ch.CustomStatus, ch.CustomEmoji = msg.CustomStatus, msg.CustomEmoji
+	var err error
+	if ch.ExpiresAt, err = unixTime("expires_at", msg.ExpiresAt); err != nil {
+		return ch, err
+	}
+	if ch.ActivityExpiresAt, err = unixTime("activity_expires_at", msg.ActivityExpiresAt); err != nil {
+		return ch, err
+	}
+	if ch.CustomExpiresAt, err = unixTime("custom_status_expires_at", msg.CustomStatusExpiresAt); err != nil {
+		return ch, err
+	}
+	if ch.Status == nil && ch.Activity == nil && ch.CustomStatus == nil && ch.CustomEmoji == nil {
+		return ch, presence.Errorf(presence.CodeInvalidArgument, "set_status needs at least one of status, activity, custom_status, custom_emoji")
+	}
+	return ch, nil
+}
+
+// StatusChange converts a set_status-shaped message into a change; the
+// HTTP API accepts the same body.
+func StatusChange(msg *protocol.ClientMessage) (presence.StatusChange, error) {
+	return statusChange(msg)
+}
+
+// maxUnix bounds expiry times to what JSON numbers and time.Time agree on.
+const maxUnix = 1 << 40
+
+func unixTime(field string, v *float64) (*time.Time, error) {
+	if v == nil {
+		return nil, nil
+	}
+	if *v == 0 {
+		t := time.Time{}
+		return &t, nil
+	}
+	if *v < 0 || *v > maxUnix {
+		return nil, presence.Errorf(presence.CodeInvalidArgument, "%s must be unix seconds", field)
+	}
+	t := presence.FromUnixSeconds(*v)
+	return &t, nil
+}
+
+var knownTypes = map[string]bool{
+	protocol.TypeSetOnline: true, protocol.TypeHeartbeat: true, protocol.TypeSetStatus: true,
+	protocol.TypeIdleState: true, protocol.TypeSetOffline: true, protocol.TypeSubscribe: true,
+	protocol.TypeUnsubscribe: true, protocol.TypeGetPresence: true, protocol.TypePing: true,
+}
+
+// messageLabel keeps the metrics' label set bounded whatever clients send.
+func messageLabel(t string) string {
+	if knownTypes[t] {
+		return t
+	}
+	return "unknown"
+}
+
+func jsonError(err error) string {
+	return truncate(err.Error(), 120)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

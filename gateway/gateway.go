@@ -1,0 +1,145 @@
+// Package gateway speaks presenced's WebSocket protocol: it authenticates the
+// upgrade request, decodes client messages, enforces the per-connection
+// limits, and turns each message into a hub call and its reply.
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/presenced/presenced/auth"
+	"github.com/presenced/presenced/hub"
+	"github.com/presenced/presenced/metrics"
+	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/wsconn"
+)
+
+// Config configures a Gateway. Zero values mean the documented defaults.
+type Config struct {
+	Hub *hub.Hub
+	// Verifier checks ?token=. Nil means tokens are refused.
+	Verifier *auth.Verifier
+	// Dev accepts ?user_id= without a token. Never in production.
+	Dev bool
+	// MaxMessageBytes bounds one client frame; larger ones close the
+	// connection with 1009. Zero means 64 KiB.
+	MaxMessageBytes int
+	// MaxPendingBytes bounds unsent output per connection in the transport.
+	// It must hold the largest reply, a snapshot of 1,000 users. Zero means
+	// 1 MiB.
+	MaxPendingBytes int
+	// RatePerSecond and RateBurst bound the messages one connection may
+	// send: a token bucket refilled at RatePerSecond holding RateBurst.
+	// Zero means 20 per second, burst 50.
+	RatePerSecond float64
+	RateBurst     float64
+	// CheckOrigin decides whether to accept a browser's Origin. Nil accepts
+	// every origin: tokens, not cookies, carry identity, so a foreign page
+	// gains nothing it could not do with the token itself.
+	CheckOrigin func(r *http.Request) bool
+	Logger      *slog.Logger
+	Metrics     *metrics.Metrics
+}
+
+// Gateway serves GET /v1/ws.
+type Gateway struct {
+	cfg Config
+	hub *hub.Hub
+	ws  *wsconn.Server
+	log *slog.Logger
+	m   *metrics.Metrics
+}
+
+// New starts the WebSocket engine and returns a Gateway.
+func New(cfg Config) (*Gateway, error) {
+	if cfg.Hub == nil {
+		return nil, errors.New("gateway: Hub is required")
+	}
+	if cfg.MaxMessageBytes == 0 {
+		cfg.MaxMessageBytes = 64 << 10
+	}
+	if cfg.MaxPendingBytes == 0 {
+		cfg.MaxPendingBytes = 1 << 20
+	}
+	if cfg.RatePerSecond == 0 {
+		cfg.RatePerSecond = 20
+	}
+	if cfg.RateBurst == 0 {
+		cfg.RateBurst = 50
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.New(nil)
+	}
+	checkOrigin := cfg.CheckOrigin
+	if checkOrigin == nil {
+		checkOrigin = func(*http.Request) bool { return true }
+	}
+	ws, err := wsconn.NewServer(wsconn.Config{
+		MaxMessageBytes: cfg.MaxMessageBytes,
+		MaxPendingBytes: cfg.MaxPendingBytes,
+		CheckOrigin:     checkOrigin,
+		Logger:          cfg.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Gateway{cfg: cfg, hub: cfg.Hub, ws: ws, log: cfg.Logger, m: cfg.Metrics}, nil
+}
+
+// Shutdown stops the WebSocket engine. Close the hub's clients first (see
+// hub.Shutdown) so they get a close code telling them to reconnect.
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	return g.ws.Shutdown(ctx)
+}
+
+// ServeHTTP authenticates and upgrades a connection. A bad or missing
+// credential is refused with 401 before the upgrade.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	id, err := g.identify(r)
+	if err != nil {
+		writeHTTPError(w, http.StatusUnauthorized, err)
+		return
+	}
+	device := r.URL.Query().Get("device")
+	if len(device) > presence.MaxDeviceBytes {
+		writeHTTPError(w, http.StatusBadRequest, presence.Errorf(presence.CodeInvalidArgument, "device is longer than %d bytes", presence.MaxDeviceBytes))
+		return
+	}
+	cs := &conn{g: g, tokens: g.cfg.RateBurst}
+	cs.client = g.hub.Open(id.UserID, device, id.Expires, cs)
+	c, err := g.ws.Upgrade(w, r, cs, nil)
+	if err != nil {
+		g.hub.Disconnect(cs.client)
+		return
+	}
+	cs.ready(c)
+}
+
+func (g *Gateway) identify(r *http.Request) (auth.Identity, error) {
+	q := r.URL.Query()
+	if tok := q.Get("token"); tok != "" {
+		return g.cfg.Verifier.Verify(tok)
+	}
+	if g.cfg.Dev {
+		if uid := q.Get("user_id"); uid != "" {
+			if err := presence.ValidateUserID(uid); err != nil {
+				return auth.Identity{}, presence.Errorf(presence.CodeUnauthorized, "user_id: %s", presence.ErrorMessage(err))
+			}
+			return auth.Identity{UserID: uid}, nil
+		}
+		return auth.Identity{}, presence.Errorf(presence.CodeUnauthorized, "missing ?token= or ?user_id= (dev mode)")
+	}
+	return auth.Identity{}, presence.Errorf(presence.CodeUnauthorized, "missing ?token=")
+}
+
+func writeHTTPError(w http.ResponseWriter, status int, err error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"code": string(presence.ErrorCode(err)), "message": presence.ErrorMessage(err)})
+}

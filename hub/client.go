@@ -1,0 +1,224 @@
+package hub
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/presenced/presenced/protocol"
+)
+
+// Client is one WebSocket connection as the hub sees it: a watcher of other
+// users and, once it sends set_online or a heartbeat, a presence session.
+type Client struct {
+	hub       *Hub
+	UserID    string
+	SessionID string
+	sink      Sink
+	writer    int
+
+	// lastSign is the unix-nano time of the last sign of life.
+	lastSign atomic.Int64
+	// expires is when the client's credential expires (unix nanos; 0: never).
+	expires atomic.Int64
+
+	mu      sync.Mutex
+	device  string
+	session bool // a presence session is open in the store
+	closed  bool
+	// touched is the lastSign last written to the store.
+	touched int64
+	// subs maps each watched topic to the last version this client was
+	// sent; pending means a snapshot is on its way and drops every update.
+	subs map[*topic]uint64
+	out  outbox
+}
+
+const pending = ^uint64(0)
+
+// Device returns the device name the client gave.
+func (c *Client) Device() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.device
+}
+
+// IsSession reports whether the connection holds a presence session.
+func (c *Client) IsSession() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.session
+}
+
+// LastSign returns the time of the client's last sign of life.
+func (c *Client) LastSign() time.Time { return time.Unix(0, c.lastSign.Load()) }
+
+// Send queues a frame for the client. It never blocks on the socket.
+func (c *Client) Send(frame []byte) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.enqueueLocked(frame, nil)
+}
+
+// enqueueLocked queues frame (coalescing with a pending frame of the same
+// key), releases c.mu, and hands the client to its writer if needed. A
+// client whose queue passes the bound is closed as a slow consumer.
+func (c *Client) enqueueLocked(frame []byte, key *topic) {
+	// One frame always fits (a snapshot of 1,000 users is one frame); a
+	// queue already past the bound is a reader that stopped draining.
+	overflow := c.out.bytes > 0 && c.out.bytes+len(frame) > c.hub.cfg.MaxPendingBytes
+	coalesced := c.out.push(frame, key)
+	schedule := !c.out.queued && !overflow
+	if schedule {
+		c.out.queued = true
+	}
+	if overflow {
+		c.out.reset()
+	}
+	c.mu.Unlock()
+	if coalesced {
+		c.hub.m.Coalesced.Inc()
+	}
+	if overflow {
+		c.hub.m.Inc(c.hub.m.Closes, "slow_consumer")
+		c.sink.Close(protocol.CloseSlowConsumer, "slow consumer: updates were not read in time")
+		return
+	}
+	if schedule {
+		c.hub.writers.schedule(c)
+	}
+}
+
+// deliver queues a presence update of topic t at version v, unless the
+// client already has that version or newer, or is waiting for a snapshot.
+func (c *Client) deliver(t *topic, v uint64, frame []byte) bool {
+	c.mu.Lock()
+	last, ok := c.subs[t]
+	if !ok || c.closed || v <= last {
+		c.mu.Unlock()
+		return false
+	}
+	c.subs[t] = v
+	c.enqueueLocked(frame, t)
+	return true
+}
+
+// flush writes the queued frames to the socket. Called by the client's writer.
+func (c *Client) flush() int {
+	c.mu.Lock()
+	frames := c.out.frames
+	c.out.take()
+	c.mu.Unlock()
+	for _, f := range frames {
+		if err := c.sink.WriteText(f); err != nil {
+			break
+		}
+	}
+	return len(frames)
+}
+
+// outbox is a client's queue of frames not yet handed to the socket.
+// Presence updates carry their topic as key: a newer one replaces a pending
+// older one in place, so a slow reader gets the latest, not every step.
+type outbox struct {
+	frames [][]byte
+	keys   []*topic
+	index  map[*topic]int // built once the queue is long enough to need it
+	bytes  int
+	queued bool // handed to a writer, not yet flushed
+}
+
+const outboxIndexAt = 16
+
+func (o *outbox) push(frame []byte, key *topic) (coalesced bool) {
+	if key != nil {
+		i, ok := -1, false
+		if o.index != nil {
+			i, ok = o.index[key]
+		} else {
+			for j := len(o.keys) - 1; j >= 0; j-- {
+				if o.keys[j] == key {
+					i, ok = j, true
+					break
+				}
+			}
+		}
+		if ok {
+			o.bytes += len(frame) - len(o.frames[i])
+			o.frames[i] = frame
+			return true
+		}
+	}
+	o.frames = append(o.frames, frame)
+	o.keys = append(o.keys, key)
+	o.bytes += len(frame)
+	if o.index != nil && key != nil {
+		o.index[key] = len(o.frames) - 1
+	} else if o.index == nil && len(o.frames) >= outboxIndexAt {
+		o.index = make(map[*topic]int, len(o.frames))
+		for j, k := range o.keys {
+			if k != nil {
+				o.index[k] = j
+			}
+		}
+	}
+	return false
+}
+
+// take empties the queue after its frames were taken for writing.
+func (o *outbox) take() {
+	o.frames, o.keys, o.index, o.bytes, o.queued = nil, nil, nil, 0, false
+}
+
+func (o *outbox) reset() {
+	o.frames, o.keys, o.index, o.bytes = nil, nil, nil, 0
+}
+
+// writerPool hands clients with queued frames to a fixed set of goroutines,
+// so fan-out never waits on a socket and no connection owns a goroutine.
+type writerPool struct {
+	queues []chan *Client
+	next   atomic.Uint32
+	done   chan struct{}
+}
+
+func (p *writerPool) start(n int, wg *sync.WaitGroup) {
+	p.done = make(chan struct{})
+	if n <= 0 {
+		n = 2 * runtimeProcs()
+	}
+	p.queues = make([]chan *Client, n)
+	for i := range p.queues {
+		q := make(chan *Client, 1<<14)
+		p.queues[i] = q
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case c := <-q:
+					c.flush()
+				case <-p.done:
+					return
+				}
+			}
+		}()
+	}
+}
+
+func (p *writerPool) assign() int { return int(p.next.Add(1) % uint32(len(p.queues))) }
+
+func (p *writerPool) schedule(c *Client) {
+	select {
+	case p.queues[c.writer] <- c:
+	case <-p.done:
+	}
+}
+
+func (p *writerPool) stop() { close(p.done) }
+
+func runtimeProcs() int { return runtime.GOMAXPROCS(0) }

@@ -1,0 +1,240 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/presenced/presenced/fakeclock"
+	"github.com/presenced/presenced/localbus"
+	"github.com/presenced/presenced/memstore"
+	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/protocol"
+)
+
+// recorder is a Sink that keeps what it is sent. It can hold writes back to
+// play a socket that does not drain.
+type recorder struct {
+	mu      sync.Mutex
+	frames  [][]byte
+	closed  int
+	hold    chan struct{}
+	holding atomic.Int32 // writes waiting on hold
+}
+
+func (r *recorder) WriteText(b []byte) error {
+	if r.hold != nil {
+		r.holding.Add(1)
+		<-r.hold
+	}
+	r.mu.Lock()
+	r.frames = append(r.frames, b)
+	r.mu.Unlock()
+	return nil
+}
+func (r *recorder) Ping() error { return nil }
+func (r *recorder) Close(code int, _ string) {
+	r.mu.Lock()
+	r.closed = code
+	r.mu.Unlock()
+}
+
+func (r *recorder) updates() []presence.Presence {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []presence.Presence
+	for _, f := range r.frames {
+		var m struct {
+			Type     string            `json:"type"`
+			Presence presence.Presence `json:"presence"`
+		}
+		if json.Unmarshal(f, &m) == nil && m.Type == protocol.TypePresenceUpdate {
+			out = append(out, m.Presence)
+		}
+	}
+	return out
+}
+
+func newHub(t testing.TB, mutate func(*Config)) (*Hub, *fakeclock.Clock) {
+	t.Helper()
+	clock := fakeclock.New(time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC))
+	cfg := Config{Store: memstore.New(), Bus: localbus.New(), Clock: clock, Writers: 1,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	h, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Close)
+	return h, clock
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestSlowReaderGetsOnlyTheLatestPerUser(t *testing.T) {
+	h, _ := newHub(t, nil)
+	ctx := context.Background()
+	slow := &recorder{hold: make(chan struct{})}
+	w := h.Open("watcher", "", time.Time{}, slow)
+	if err := h.Subscribe(ctx, w, []string{"alice"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Once the writer is stuck on the snapshot, every update behind it
+	// collapses into one.
+	waitFor(t, "the writer to block", func() bool { return slow.holding.Load() == 1 })
+	for _, text := range []string{"one", "two", "three", "four"} {
+		if _, err := h.SetStatus(ctx, "alice", presence.StatusChange{CustomStatus: &text}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(slow.hold)
+	waitFor(t, "the collapsed update", func() bool { return len(slow.updates()) >= 1 })
+	if n := len(slow.updates()); n != 1 {
+		t.Fatalf("%d updates: %+v", n, slow.updates())
+	}
+	if got := slow.updates()[0]; got.CustomStatus != "four" || got.V != 4 {
+		t.Fatalf("collapsed update = %+v, want the latest (four, v4)", got)
+	}
+}
+
+func TestOverflowClosesSlowConsumerOnly(t *testing.T) {
+	// Two writers: the held sink stalls its own (a real socket never blocks
+	// its writer, see Sink), the fast reader is served by the other.
+	h, _ := newHub(t, func(c *Config) { c.MaxPendingBytes = 8 << 10; c.Writers = 2 })
+	ctx := context.Background()
+	slow := &recorder{hold: make(chan struct{})}
+	defer close(slow.hold)
+	fast := &recorder{}
+	ws := h.Open("slow", "", time.Time{}, slow)
+	wf := h.Open("fast", "", time.Time{}, fast)
+	var ids []string
+	for i := range 40 {
+		ids = append(ids, fmt.Sprintf("user%d", i))
+	}
+	for _, c := range []*Client{ws, wf} {
+		if err := h.Subscribe(ctx, c, ids, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The snapshots (about 9 KB each) are one frame; the slow reader's 40
+	// updates behind its stuck snapshot pass the 8 KiB bound.
+	waitFor(t, "the fast reader's snapshot", func() bool {
+		fast.mu.Lock()
+		defer fast.mu.Unlock()
+		return len(fast.frames) == 1
+	})
+	text := "busy with a long custom status that takes up some room in every frame"
+	for i, id := range ids {
+		if _, err := h.SetStatus(ctx, id, presence.StatusChange{CustomStatus: &text}); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the fast reader to keep up", func() bool { return len(fast.updates()) >= i+1 })
+	}
+	waitFor(t, "the slow consumer's close", func() bool {
+		slow.mu.Lock()
+		defer slow.mu.Unlock()
+		return slow.closed == protocol.CloseSlowConsumer
+	})
+	if n := len(fast.updates()); n != len(ids) {
+		t.Fatalf("fast reader got %d updates, want %d", n, len(ids))
+	}
+	fast.mu.Lock()
+	defer fast.mu.Unlock()
+	if fast.closed != 0 {
+		t.Fatal("the fast reader was closed")
+	}
+}
+
+func TestSubscribeLimitCountsDistinctUsers(t *testing.T) {
+	h, _ := newHub(t, func(c *Config) { c.MaxSubscriptions = 2 })
+	c := h.Open("w", "", time.Time{}, &recorder{})
+	ctx := context.Background()
+	if err := h.Subscribe(ctx, c, []string{"a", "a", "b"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Subscribe(ctx, c, []string{"c"}, nil); presence.ErrorCode(err) != presence.CodeLimitExceeded {
+		t.Fatalf("err = %v", err)
+	}
+	if err := h.Unsubscribe(c, []string{"a"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Subscribe(ctx, c, []string{"c"}, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestTopicsAreReleasedWithTheirLastWatcher(t *testing.T) {
+	h, _ := newHub(t, nil)
+	ctx := context.Background()
+	a := h.Open("a", "", time.Time{}, &recorder{})
+	b := h.Open("b", "", time.Time{}, &recorder{})
+	for _, c := range []*Client{a, b} {
+		if err := h.Subscribe(ctx, c, []string{"x", "y"}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if h.WatchedTopics() != 2 {
+		t.Fatalf("topics = %d", h.WatchedTopics())
+	}
+	h.Disconnect(a)
+	if h.WatchedTopics() != 2 {
+		t.Fatalf("topics = %d after one watcher left", h.WatchedTopics())
+	}
+	h.Disconnect(b)
+	if h.WatchedTopics() != 0 || h.ClientCount() != 0 {
+		t.Fatalf("topics = %d, clients = %d after every watcher left", h.WatchedTopics(), h.ClientCount())
+	}
+}
+
+func TestQuietConnectionIsPingedThenExpired(t *testing.T) {
+	h, clock := newHub(t, nil)
+	ctx := context.Background()
+	pings := &pingCounter{}
+	c := h.Open("alice", "web", time.Time{}, pings)
+	if err := h.SetOnline(ctx, c, "web"); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(15 * time.Second)
+	h.Tick(ctx)
+	if pings.n != 1 {
+		t.Fatalf("pings = %d after a quiet interval", pings.n)
+	}
+	clock.Advance(14 * time.Second)
+	h.Tick(ctx)
+	if pings.closed != 0 {
+		t.Fatal("closed before the TTL")
+	}
+	clock.Advance(time.Second)
+	h.Tick(ctx)
+	if pings.closed != protocol.CloseExpired {
+		t.Fatalf("close = %d at the TTL", pings.closed)
+	}
+	ps, _ := h.Presences(ctx, "", []string{"alice"})
+	if ps["alice"].Status != presence.StatusOffline {
+		t.Fatalf("alice = %+v", ps["alice"])
+	}
+}
+
+type pingCounter struct {
+	recorder
+	n int
+}
+
+func (p *pingCounter) Ping() error { p.n++; return nil }

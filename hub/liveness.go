@@ -1,0 +1,133 @@
+package hub
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/presenced/presenced/deadline"
+	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/protocol"
+)
+
+// liveness schedules each connection's next check: a ping when it has been
+// quiet for a heartbeat interval, its end when silent for the TTL. A
+// heartbeat only stores a timestamp; a connection is looked at about once
+// per interval, whatever its traffic.
+type liveness struct {
+	mu  sync.Mutex
+	q   *deadline.Queue[*Client]
+	buf []*Client
+}
+
+func (l *liveness) init() { l.q = deadline.New[*Client]() }
+
+func (l *liveness) schedule(c *Client, at time.Time) {
+	l.mu.Lock()
+	l.q.Set(c, at)
+	l.mu.Unlock()
+}
+
+func (l *liveness) remove(c *Client) {
+	l.mu.Lock()
+	l.q.Remove(c)
+	l.mu.Unlock()
+}
+
+// checkLiveness handles every connection whose check is due at now.
+func (h *Hub) checkLiveness(ctx context.Context, now time.Time) {
+	h.live.mu.Lock()
+	due := h.live.q.PopDue(now, 0, h.live.buf[:0])
+	h.live.buf = due[:0]
+	h.live.mu.Unlock()
+	for _, c := range due {
+		h.checkClient(ctx, c, now)
+	}
+}
+
+func (h *Hub) checkClient(ctx context.Context, c *Client, now time.Time) {
+	signNS := c.lastSign.Load()
+	last := time.Unix(0, signNS)
+	silent := now.Sub(last)
+	if silent >= h.cfg.HeartbeatTTL {
+		h.expire(ctx, c, last)
+		return
+	}
+	if exp := c.expires.Load(); exp != 0 && now.UnixNano() >= exp {
+		h.m.Inc(h.m.Closes, "token_expired")
+		c.sink.Close(protocol.CloseAuthExpired, "token expired; reconnect with a new one")
+		return
+	}
+	next := last.Add(h.cfg.HeartbeatInterval)
+	if silent >= h.cfg.HeartbeatInterval {
+		_ = c.sink.Ping()
+		next = now.Add(h.cfg.HeartbeatInterval)
+		if end := last.Add(h.cfg.HeartbeatTTL); end.Before(next) {
+			next = end
+		}
+	}
+	c.mu.Lock()
+	refresh := c.session && !c.closed && signNS != c.touched
+	if refresh {
+		c.touched = signNS
+	}
+	c.mu.Unlock()
+	if refresh {
+		expires := last.Add(h.cfg.HeartbeatTTL + storeSlack)
+		if _, err := h.update(ctx, c.UserID, func(st *presence.UserState) error {
+			st.Touch(c.SessionID, last, expires)
+			return nil
+		}); err != nil {
+			h.log.Warn("could not refresh session", "user", c.UserID, "err", err)
+		}
+	}
+	if exp := c.expires.Load(); exp != 0 && exp < next.UnixNano() {
+		next = time.Unix(0, exp)
+	}
+	h.live.schedule(c, next)
+}
+
+// expire ends a connection that gave no sign of life for the TTL: its
+// session ends now, with no grace, last seen at its last sign of life.
+func (h *Hub) expire(ctx context.Context, c *Client, last time.Time) {
+	c.mu.Lock()
+	was := c.session && !c.closed
+	c.session = false
+	c.mu.Unlock()
+	if was {
+		h.m.Add(h.m.Sessions, -1)
+		h.m.Inc(h.m.Expiries, "ttl")
+		if _, err := h.update(ctx, c.UserID, func(st *presence.UserState) error {
+			st.Remove(c.SessionID, last)
+			return nil
+		}); err != nil {
+			h.log.Warn("could not end expired session; it ends at its stored deadline", "user", c.UserID, "err", err)
+		}
+	}
+	h.m.Inc(h.m.Closes, "ttl")
+	c.sink.Close(protocol.CloseExpired, "no sign of life within the heartbeat TTL")
+}
+
+// reapBatch bounds the users settled per claim, so one tick cannot starve
+// the rest of the node.
+const reapBatch = 1000
+
+// reap settles every user whose stored deadline has come: sessions past
+// their grace or stored TTL end, statuses expire, idle timers fire.
+func (h *Hub) reap(ctx context.Context, now time.Time) {
+	for range 10 {
+		ids, err := h.cfg.Store.ClaimDue(ctx, now, reapBatch)
+		if err != nil {
+			h.log.Warn("claiming due deadlines failed", "err", err)
+			return
+		}
+		for _, id := range ids {
+			if _, err := h.update(ctx, id, func(*presence.UserState) error { return nil }); err != nil {
+				h.log.Warn("settling due user failed", "user", id, "err", err)
+			}
+		}
+		if len(ids) < reapBatch {
+			return
+		}
+	}
+}

@@ -1,0 +1,283 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/protocol"
+)
+
+// Open registers a new connection of userID whose credential expires at
+// expires (zero: never). The caller sends the welcome and calls Disconnect
+// when the socket is gone.
+func (h *Hub) Open(userID, device string, expires time.Time, sink Sink) *Client {
+	c := &Client{hub: h, UserID: userID, SessionID: randomID(12), sink: sink, device: device}
+	c.writer = h.writers.assign()
+	now := h.Now()
+	c.lastSign.Store(now.UnixNano())
+	next := now.Add(h.cfg.HeartbeatInterval)
+	if !expires.IsZero() {
+		c.expires.Store(expires.UnixNano())
+		if expires.Before(next) {
+			next = expires
+		}
+	}
+	h.clientMu.Lock()
+	h.clients[c] = struct{}{}
+	h.clientMu.Unlock()
+	h.live.schedule(c, next)
+	h.m.Add(h.m.Connections, 1)
+	return c
+}
+
+// Welcome returns the welcome frame for c.
+func (h *Hub) Welcome(c *Client, maxMessageBytes int) []byte {
+	b, _ := json.Marshal(protocol.Welcome{
+		Type:                protocol.TypeWelcome,
+		UserID:              c.UserID,
+		SessionID:           c.SessionID,
+		HeartbeatIntervalMS: h.cfg.HeartbeatInterval.Milliseconds(),
+		HeartbeatTTLMS:      h.cfg.HeartbeatTTL.Milliseconds(),
+		OfflineGraceMS:      h.cfg.OfflineGrace.Milliseconds(),
+		MaxMessageBytes:     maxMessageBytes,
+	})
+	return b
+}
+
+// Touch records a sign of life of c. It is the whole cost of a heartbeat:
+// one atomic store; the store learns of it at the next liveness check.
+func (h *Hub) Touch(c *Client) { c.lastSign.Store(h.Now().UnixNano()) }
+
+// SetOnline opens c's presence session if it has none. device, if given,
+// names the device of the session.
+func (h *Hub) SetOnline(ctx context.Context, c *Client, device string) error {
+	if device != "" {
+		if err := checkDevice(device); err != nil {
+			return err
+		}
+	}
+	c.mu.Lock()
+	if c.session || c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	if device != "" {
+		c.device = device
+	}
+	dev := c.device
+	c.session = true
+	c.touched = c.lastSign.Load()
+	c.mu.Unlock()
+
+	now := h.Now()
+	last := c.LastSign()
+	sess := presence.Session{
+		ID: c.SessionID, Device: dev, Node: h.cfg.Node,
+		ActiveAt: now, LastSeen: last, ExpiresAt: last.Add(h.cfg.HeartbeatTTL + storeSlack),
+	}
+	_, err := h.update(ctx, c.UserID, func(st *presence.UserState) error { return st.Connect(sess) })
+	if err != nil {
+		c.mu.Lock()
+		c.session = false
+		c.mu.Unlock()
+		return err
+	}
+	h.m.Add(h.m.Sessions, 1)
+	return nil
+}
+
+// SetIdle records c's idle report.
+func (h *Hub) SetIdle(ctx context.Context, c *Client, idle bool) error {
+	if !c.IsSession() {
+		return presence.Errorf(presence.CodeInvalidArgument, "no presence session: send set_online or heartbeat first")
+	}
+	now := h.Now()
+	_, err := h.update(ctx, c.UserID, func(st *presence.UserState) error {
+		st.SetIdle(c.SessionID, idle, now)
+		return nil
+	})
+	return err
+}
+
+// SetOffline ends c's presence session at once, with no grace. The
+// connection stays open as a watcher.
+func (h *Hub) SetOffline(ctx context.Context, c *Client) error {
+	c.mu.Lock()
+	was := c.session
+	c.session = false
+	c.mu.Unlock()
+	if !was {
+		return nil
+	}
+	h.m.Add(h.m.Sessions, -1)
+	last := c.LastSign()
+	_, err := h.update(ctx, c.UserID, func(st *presence.UserState) error {
+		st.Remove(c.SessionID, last)
+		return nil
+	})
+	return err
+}
+
+// SetStatus applies a status change for userID and returns the user's own
+// view of the result.
+func (h *Hub) SetStatus(ctx context.Context, userID string, ch presence.StatusChange) (presence.Presence, error) {
+	if err := presence.ValidateUserID(userID); err != nil {
+		return presence.Presence{}, err
+	}
+	if err := ch.Validate(h.Now()); err != nil {
+		return presence.Presence{}, err
+	}
+	st, err := h.update(ctx, userID, func(st *presence.UserState) error {
+		st.Apply(ch)
+		return nil
+	})
+	if err != nil {
+		return presence.Presence{}, err
+	}
+	return st.Fold(), nil
+}
+
+// Disconnect is called once when c's socket is gone. Its session enters the
+// offline grace: a reconnect within it is never seen by watchers.
+func (h *Hub) Disconnect(c *Client) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	was := c.session
+	c.session = false
+	topics := make([]*topic, 0, len(c.subs))
+	for t := range c.subs {
+		topics = append(topics, t)
+	}
+	c.subs = nil
+	c.out.reset()
+	c.mu.Unlock()
+
+	h.live.remove(c)
+	h.clientMu.Lock()
+	delete(h.clients, c)
+	h.clientMu.Unlock()
+	h.m.Add(h.m.Connections, -1)
+	for _, t := range topics {
+		h.unwatch(c, t)
+	}
+	if !was {
+		return
+	}
+	h.m.Add(h.m.Sessions, -1)
+	now, last := h.Now(), c.LastSign()
+	_, err := h.update(context.Background(), c.UserID, func(st *presence.UserState) error {
+		st.Disconnect(c.SessionID, now, last, h.cfg.OfflineGrace)
+		return nil
+	})
+	if err != nil {
+		h.log.Warn("could not start offline grace; the session ends at its stored deadline", "user", c.UserID, "err", err)
+	}
+}
+
+// Kick ends every session of userID at once and closes the user's
+// connections on every node.
+func (h *Hub) Kick(ctx context.Context, userID string) error {
+	if err := presence.ValidateUserID(userID); err != nil {
+		return err
+	}
+	now := h.Now()
+	if _, err := h.update(ctx, userID, func(st *presence.UserState) error {
+		for _, s := range append([]presence.Session(nil), st.Sessions...) {
+			st.Remove(s.ID, now)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	payload, _ := json.Marshal(event{Kind: kindKick, UserID: userID})
+	if err := h.cfg.Bus.Publish(ctx, controlTopic, payload); err != nil {
+		return h.unavailable(err)
+	}
+	return nil
+}
+
+// control handles a payload on the control topic.
+func (h *Hub) control(payload []byte) {
+	var ev event
+	if err := json.Unmarshal(payload, &ev); err != nil {
+		h.log.Warn("bad control payload", "err", err)
+		return
+	}
+	if ev.Kind == kindKick {
+		h.closeUser(ev.UserID, protocol.CloseKicked, "disconnected by the server")
+	}
+}
+
+func (h *Hub) closeUser(userID string, code int, reason string) {
+	var victims []*Client
+	h.clientMu.Lock()
+	for c := range h.clients {
+		if c.UserID == userID {
+			victims = append(victims, c)
+		}
+	}
+	h.clientMu.Unlock()
+	for _, c := range victims {
+		c.mu.Lock()
+		c.session = false // its session already ended; no grace
+		c.mu.Unlock()
+		h.m.Inc(h.m.Closes, "kicked")
+		c.sink.Close(code, reason)
+	}
+}
+
+// update runs op on a user's state in the store, settles the state at the
+// current time, and publishes the result when a viewer could see a change.
+func (h *Hub) update(ctx context.Context, userID string, op func(st *presence.UserState) error) (presence.UserState, error) {
+	now := h.Now()
+	var v0 uint64
+	var wasInvisible bool
+	var ended []presence.Session
+	st, err := h.cfg.Store.Update(ctx, userID, func(st *presence.UserState) error {
+		st.UserID = userID
+		before := st.Fold()
+		v0, wasInvisible = st.Version, before.Invisible
+		if err := op(st); err != nil {
+			return err
+		}
+		ended = st.Settle(before, now, h.timing)
+		return nil
+	})
+	if err != nil {
+		return st, h.unavailable(err)
+	}
+	h.ended(ended)
+	if st.Version != v0 {
+		h.publish(ctx, &st, wasInvisible)
+	}
+	return st, nil
+}
+
+// ended accounts for sessions the store ended by deadline.
+func (h *Hub) ended(sessions []presence.Session) {
+	for _, s := range sessions {
+		if s.GraceUntil.IsZero() {
+			h.m.Inc(h.m.Expiries, "ttl")
+		} else {
+			h.m.Inc(h.m.Expiries, "grace")
+		}
+	}
+}
+
+func checkDevice(d string) error {
+	if len(d) > presence.MaxDeviceBytes {
+		return presence.Errorf(presence.CodeInvalidArgument, "device is %d bytes, at most %d allowed", len(d), presence.MaxDeviceBytes)
+	}
+	for _, r := range d {
+		if r < 0x20 || r == 0x7f {
+			return presence.Errorf(presence.CodeInvalidArgument, "device must not contain control characters")
+		}
+	}
+	return nil
+}

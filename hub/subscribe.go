@@ -1,0 +1,225 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/protocol"
+)
+
+// Subscribe makes c watch userIDs and queues their snapshot as one
+// initial_presence (carrying reqID). Every update queued after it is newer
+// than the snapshot; none older ever follows it.
+func (h *Hub) Subscribe(ctx context.Context, c *Client, userIDs []string, reqID json.RawMessage) error {
+	if err := checkIDs(userIDs); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	fresh := 0
+	for _, id := range dedupe(userIDs) {
+		if t := h.topics.get(id); t == nil || !c.watchesLocked(t) {
+			fresh++
+		}
+	}
+	total := len(c.subs) + fresh
+	c.mu.Unlock()
+	if total > h.cfg.MaxSubscriptions {
+		return presence.Errorf(presence.CodeLimitExceeded, "a connection may watch at most %d users; this would make %d", h.cfg.MaxSubscriptions, total)
+	}
+
+	ids := dedupe(userIDs)
+	topics := make([]*topic, 0, len(ids))
+	var missing []string
+	for _, id := range ids {
+		t, err := h.watch(c, id)
+		if err != nil {
+			h.unwatchAll(c, topics)
+			if err == errClosed {
+				return nil
+			}
+			return err
+		}
+		topics = append(topics, t)
+		if t.latest.Load() == nil {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) > 0 {
+		states, err := h.cfg.Store.Load(ctx, missing)
+		if err != nil {
+			h.unwatchAll(c, topics)
+			return h.unavailable(err)
+		}
+		for _, id := range missing {
+			st := states[id]
+			st.UserID = id
+			p := st.Fold()
+			h.topics.get(id).advanceOrInit(&record{p: p, hiddenV: st.HiddenV})
+		}
+	}
+
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	views := make([]presence.Presence, len(topics))
+	for i, t := range topics {
+		rec := t.latest.Load()
+		c.subs[t] = rec.p.V
+		views[i] = h.view(c.UserID, rec)
+	}
+	c.enqueueLocked(presencesFrame(protocol.TypeInitialPresence, reqID, views), nil)
+	return nil
+}
+
+// advanceOrInit is advance for a snapshot read from the store: a record at
+// version 0 (a user never seen) still fills an empty topic.
+func (t *topic) advanceOrInit(rec *record) {
+	if !t.advance(rec) {
+		t.latest.CompareAndSwap(nil, rec)
+	}
+}
+
+func (c *Client) watchesLocked(t *topic) bool {
+	_, ok := c.subs[t]
+	return ok
+}
+
+// Unsubscribe stops c watching userIDs. Ids it does not watch are ignored.
+func (h *Hub) Unsubscribe(c *Client, userIDs []string) error {
+	if err := checkIDs(userIDs); err != nil {
+		return err
+	}
+	var topics []*topic
+	c.mu.Lock()
+	for _, id := range userIDs {
+		if t := h.topics.get(id); t != nil && c.watchesLocked(t) {
+			delete(c.subs, t)
+			topics = append(topics, t)
+		}
+	}
+	c.mu.Unlock()
+	for _, t := range topics {
+		h.unwatch(c, t)
+	}
+	return nil
+}
+
+func (h *Hub) unwatchAll(c *Client, topics []*topic) {
+	c.mu.Lock()
+	for _, t := range topics {
+		delete(c.subs, t)
+	}
+	c.mu.Unlock()
+	for _, t := range topics {
+		h.unwatch(c, t)
+	}
+}
+
+// Presences reads the presence of userIDs as viewer may see it; viewer ""
+// is a trusted backend and sees the real state. Unknown users are offline
+// with no last-seen.
+func (h *Hub) Presences(ctx context.Context, viewer string, userIDs []string) (map[string]presence.Presence, error) {
+	if err := checkIDs(userIDs); err != nil {
+		return nil, err
+	}
+	states, err := h.cfg.Store.Load(ctx, userIDs)
+	if err != nil {
+		return nil, h.unavailable(err)
+	}
+	out := make(map[string]presence.Presence, len(userIDs))
+	for _, id := range userIDs {
+		st := states[id]
+		st.UserID = id
+		out[id] = h.view(viewer, &record{p: st.Fold(), hiddenV: st.HiddenV})
+	}
+	return out, nil
+}
+
+// PresencesFrame encodes a reply of the given type carrying presences.
+func PresencesFrame(typ string, reqID json.RawMessage, ps map[string]presence.Presence) []byte {
+	views := make([]presence.Presence, 0, len(ps))
+	for _, p := range ps {
+		views = append(views, p)
+	}
+	return presencesFrame(typ, reqID, views)
+}
+
+// AppendPresences appends {"user_id":{presence},…} to b.
+func AppendPresences(b []byte, ps map[string]presence.Presence) []byte {
+	b = append(b, '{')
+	first := true
+	for id, p := range ps {
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = presence.AppendString(b, id)
+		b = append(b, ':')
+		b = p.AppendJSON(b)
+	}
+	return append(b, '}')
+}
+
+func presencesFrame(typ string, reqID json.RawMessage, views []presence.Presence) []byte {
+	b := make([]byte, 0, 64+len(views)*280)
+	b = append(b, `{"type":"`...)
+	b = append(b, typ...)
+	b = append(b, '"')
+	if len(reqID) > 0 {
+		b = append(b, `,"id":`...)
+		b = append(b, reqID...)
+	}
+	b = append(b, `,"presences":{`...)
+	for i := range views {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = presence.AppendString(b, views[i].UserID)
+		b = append(b, ':')
+		b = views[i].AppendJSON(b)
+	}
+	return append(b, "}}"...)
+}
+
+func checkIDs(ids []string) error {
+	if len(ids) == 0 {
+		return presence.Errorf(presence.CodeInvalidArgument, "user_ids must list at least one user")
+	}
+	if len(ids) > protocol.MaxIDsPerRequest {
+		return presence.Errorf(presence.CodeLimitExceeded, "at most %d user_ids per request, got %d", protocol.MaxIDsPerRequest, len(ids))
+	}
+	for _, id := range ids {
+		if err := presence.ValidateUserID(id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func dedupe(ids []string) []string {
+	if len(ids) < 2 {
+		return ids
+	}
+	seen := make(map[string]struct{}, len(ids))
+	out := ids[:0:0]
+	for _, id := range ids {
+		if _, ok := seen[id]; !ok {
+			seen[id] = struct{}{}
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// unavailable turns a store failure into the error clients see; the cause
+// goes to the log only.
+func (h *Hub) unavailable(err error) error {
+	if _, ok := err.(*presence.Error); ok {
+		return err
+	}
+	h.log.Error("store failure", "err", err)
+	return presence.Errorf(presence.CodeUnavailable, "presence store is unavailable; retry later")
+}

@@ -1,0 +1,130 @@
+package hub
+
+import (
+	"hash/maphash"
+	"sync"
+	"sync/atomic"
+
+	"github.com/presenced/presenced/presence"
+)
+
+// topic is a user this node has local watchers for. latest is the newest
+// presence the node knows, so later watchers get their snapshot without a
+// store read and stale or repeated bus messages are dropped.
+type topic struct {
+	name   string // the user id
+	subs   map[*Client]struct{}
+	latest atomic.Pointer[record]
+}
+
+// record is one version of a user's presence as published on the bus.
+type record struct {
+	p            presence.Presence // the real presence, as the user sees it
+	hiddenV      uint64
+	wasInvisible bool
+}
+
+const topicShards = 64
+
+type topicShard struct {
+	mu sync.RWMutex
+	m  map[string]*topic
+}
+
+// topicIndex maps watched user ids to their topics, sharded so that
+// subscriptions and fan-outs of different users do not contend.
+type topicIndex struct {
+	seed   maphash.Seed
+	shards [topicShards]topicShard
+	count  atomic.Int64
+}
+
+func (ix *topicIndex) init() {
+	ix.seed = maphash.MakeSeed()
+	for i := range ix.shards {
+		ix.shards[i].m = make(map[string]*topic)
+	}
+}
+
+func (ix *topicIndex) shard(name string) *topicShard {
+	return &ix.shards[maphash.String(ix.seed, name)%topicShards]
+}
+
+// get returns the topic of name if this node watches it.
+func (ix *topicIndex) get(name string) *topic {
+	s := ix.shard(name)
+	s.mu.RLock()
+	t := s.m[name]
+	s.mu.RUnlock()
+	return t
+}
+
+// watch adds c as a watcher of name, marking its snapshot pending. It
+// returns the topic and whether it is new to this node (so the bus must be
+// subscribed).
+func (h *Hub) watch(c *Client, name string) (*topic, error) {
+	s := h.topics.shard(name)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.m[name]
+	if t == nil {
+		t = &topic{name: name, subs: make(map[*Client]struct{}, 1)}
+		if err := h.cfg.Bus.Subscribe(busTopic(name), func(payload []byte) { h.receive(name, payload) }); err != nil {
+			return nil, err
+		}
+		s.m[name] = t
+		h.topics.count.Add(1)
+		h.m.Add(h.m.Subscribed, 1)
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		h.dropIfUnwatchedLocked(s, t)
+		return nil, errClosed
+	}
+	if c.subs == nil {
+		c.subs = make(map[*topic]uint64, 4)
+	}
+	c.subs[t] = pending
+	c.mu.Unlock()
+	t.subs[c] = struct{}{}
+	return t, nil
+}
+
+// unwatch removes c from t. The client's own entry is removed by the caller.
+func (h *Hub) unwatch(c *Client, t *topic) {
+	s := h.topics.shard(t.name)
+	s.mu.Lock()
+	delete(t.subs, c)
+	h.dropIfUnwatchedLocked(s, t)
+	s.mu.Unlock()
+}
+
+func (h *Hub) dropIfUnwatchedLocked(s *topicShard, t *topic) {
+	if len(t.subs) > 0 || s.m[t.name] != t {
+		return
+	}
+	delete(s.m, t.name)
+	h.topics.count.Add(-1)
+	h.m.Add(h.m.Subscribed, -1)
+	if err := h.cfg.Bus.Unsubscribe(busTopic(t.name)); err != nil {
+		h.log.Warn("bus unsubscribe failed", "topic", t.name, "err", err)
+	}
+}
+
+// advance makes rec the topic's latest record unless a newer one is there,
+// and reports whether it did.
+func (t *topic) advance(rec *record) bool {
+	for {
+		old := t.latest.Load()
+		if old != nil && old.p.V >= rec.p.V {
+			return false
+		}
+		if t.latest.CompareAndSwap(old, rec) {
+			return true
+		}
+	}
+}
+
+// WatchedTopics returns how many users this node has local watchers for.
+func (h *Hub) WatchedTopics() int { return int(h.topics.count.Load()) }

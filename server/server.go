@@ -1,0 +1,195 @@
+// Package server assembles a presenced node from its parts — store, bus,
+// hub, WebSocket gateway and HTTP API — and runs its lifecycle. Both the
+// binary and the integration tests start nodes through it.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/presenced/presenced/auth"
+	"github.com/presenced/presenced/gateway"
+	"github.com/presenced/presenced/httpapi"
+	"github.com/presenced/presenced/hub"
+	"github.com/presenced/presenced/localbus"
+	"github.com/presenced/presenced/memstore"
+	"github.com/presenced/presenced/metrics"
+	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/protocol"
+)
+
+// Config is a node's configuration; cmd/presenced fills it from flags.
+// Zero values mean the documented defaults.
+type Config struct {
+	// Addr is the listen address. Zero means 127.0.0.1:7700; tests use
+	// 127.0.0.1:0.
+	Addr string
+	// Dev accepts ?user_id= without a token and a default API key. Insecure.
+	Dev          bool
+	JWTSecret    string
+	JWTPublicKey string // path to a PEM public key (RS256 or ES256)
+	APIKey       string
+
+	HeartbeatInterval time.Duration
+	HeartbeatTTL      time.Duration
+	OfflineGrace      time.Duration
+	AwayAfter         time.Duration
+	MaxMessageBytes   int
+	MaxSubscriptions  int
+	RatePerSecond     float64
+	RateBurst         float64
+	// ShutdownTimeout bounds a graceful shutdown. Zero means 10s.
+	ShutdownTimeout time.Duration
+
+	// Clock drives every timed rule. Nil means the system clock.
+	Clock presence.Clock
+	// TickInterval is how often deadlines are processed. Zero means 50ms.
+	TickInterval time.Duration
+	Logger       *slog.Logger
+}
+
+// DevAPIKey is the API key of a --dev node started without --api-key.
+const DevAPIKey = "dev-api-key"
+
+// Server is a running node.
+type Server struct {
+	cfg  Config
+	log  *slog.Logger
+	hub  *hub.Hub
+	gw   *gateway.Gateway
+	http *http.Server
+	ln   net.Listener
+	done chan error
+}
+
+// New builds a node and starts listening. Serving starts with Start.
+func New(cfg Config) (*Server, error) {
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:7700"
+	}
+	if cfg.ShutdownTimeout == 0 {
+		cfg.ShutdownTimeout = 10 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	log := cfg.Logger
+	verifier, err := auth.NewVerifier(cfg.JWTSecret, cfg.JWTPublicKey, clockFunc(cfg.Clock))
+	if errors.Is(err, auth.ErrNoKey) {
+		if !cfg.Dev {
+			return nil, errors.New("no way to authenticate clients: set --jwt-secret (HS256) or --jwt-public-key FILE (RS256/ES256), or --dev for local use only")
+		}
+		verifier, err = nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Dev {
+		log.Warn("DEV MODE: clients may connect with ?user_id= and no token. Never run this in production.")
+		if cfg.APIKey == "" {
+			cfg.APIKey = DevAPIKey
+			log.Warn("DEV MODE: API key is " + DevAPIKey)
+		}
+	} else if cfg.APIKey == "" {
+		log.Warn("no --api-key: the backend endpoints of the HTTP API refuse every request")
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := metrics.New(reg)
+
+	h, err := hub.New(hub.Config{
+		Store:             memstore.New(),
+		Bus:               localbus.New(),
+		Clock:             cfg.Clock,
+		HeartbeatInterval: cfg.HeartbeatInterval,
+		HeartbeatTTL:      cfg.HeartbeatTTL,
+		OfflineGrace:      cfg.OfflineGrace,
+		AwayAfter:         cfg.AwayAfter,
+		MaxSubscriptions:  cfg.MaxSubscriptions,
+		TickInterval:      cfg.TickInterval,
+		Logger:            log,
+		Metrics:           m,
+	})
+	if err != nil {
+		return nil, err
+	}
+	gw, err := gateway.New(gateway.Config{
+		Hub: h, Verifier: verifier, Dev: cfg.Dev,
+		MaxMessageBytes: cfg.MaxMessageBytes,
+		RatePerSecond:   cfg.RatePerSecond, RateBurst: cfg.RateBurst,
+		Logger: log, Metrics: m,
+	})
+	if err != nil {
+		h.Close()
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /v1/ws", gw)
+	httpapi.New(httpapi.Config{Hub: h, APIKey: cfg.APIKey, Verifier: verifier, Gatherer: reg, Logger: log}).Register(mux)
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		_ = gw.Shutdown(context.Background())
+		h.Close()
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	s := &Server{
+		cfg: cfg, log: log, hub: h, gw: gw, ln: ln, done: make(chan error, 1),
+		http: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)},
+	}
+	return s, nil
+}
+
+// Start serves in the background.
+func (s *Server) Start() {
+	s.hub.Start()
+	go func() { s.done <- s.http.Serve(s.ln) }()
+	s.log.Info("presenced listening", "addr", s.Addr(),
+		"heartbeat_interval", s.hub.Config().HeartbeatInterval, "heartbeat_ttl", s.hub.Config().HeartbeatTTL,
+		"offline_grace", s.hub.Config().OfflineGrace, "away_after", s.hub.Config().AwayAfter)
+}
+
+// Addr returns the address the node listens on.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Hub returns the node's hub.
+func (s *Server) Hub() *hub.Hub { return s.hub }
+
+// Shutdown stops accepting connections and closes every client with 1012
+// (service restart) so it reconnects. Sessions are not ended: a client that
+// reconnects within the grace is never seen going offline.
+func (s *Server) Shutdown(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.ShutdownTimeout)
+	defer cancel()
+	err := s.http.Shutdown(ctx)
+	s.hub.Shutdown(protocol.CloseServiceRestart, "server restarting; reconnect")
+	if gerr := s.gw.Shutdown(ctx); err == nil {
+		err = gerr
+	}
+	s.hub.Close()
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+func clockFunc(c presence.Clock) func() time.Time {
+	if c == nil {
+		return nil
+	}
+	return c.Now
+}
+
+var (
+	_ hub.Store = (*memstore.Store)(nil)
+	_ hub.Bus   = (*localbus.Bus)(nil)
+)
