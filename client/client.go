@@ -119,7 +119,9 @@ type HandshakeError struct {
 	Err    error
 }
 
-func (e *HandshakeError) Error() string { return fmt.Sprintf("handshake refused: HTTP %d: %v", e.Status, e.Err) }
+func (e *HandshakeError) Error() string {
+	return fmt.Sprintf("handshake refused: HTTP %d: %v", e.Status, e.Err)
+}
 func (e *HandshakeError) Unwrap() error { return e.Err }
 
 // Dial connects and waits for the welcome.
@@ -337,4 +339,3 @@ func (c *Conn) Close() error {
 // Drop closes the TCP connection without a close handshake, like a lost
 // network.
 func (c *Conn) Drop() { c.ws.CloseNow() }
-

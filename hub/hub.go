@@ -94,7 +94,7 @@ type Config struct {
 	TickInterval time.Duration
 	// Writers is the number of goroutines writing to sockets. Zero means 2×GOMAXPROCS.
 	Writers int
-	Logger *slog.Logger
+	Logger  *slog.Logger
 	// Metrics receives the hub's counters. Nil means unregistered ones.
 	Metrics *metrics.Metrics
 }

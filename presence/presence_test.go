@@ -23,7 +23,7 @@ func TestPresenceJSONShape(t *testing.T) {
 		"custom_status": "Back at 3", "custom_emoji": "🍔", "custom_status_expires_at": 1798000000.0,
 		"last_seen": 1797990000.25, "device": "web",
 		"devices": []any{map[string]any{"device": "mobile", "idle": true}, map[string]any{"device": "web", "idle": false}},
-		"idle": false, "v": 17.0,
+		"idle":    false, "v": 17.0,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got  %v\nwant %v", got, want)
