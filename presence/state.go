@@ -93,17 +93,14 @@ func (s *UserState) Session(id string) *Session {
 	return nil
 }
 
-// Connect adds a session. A closed session of the same device that is still
-// in its grace is replaced: the reconnect takes its place unseen.
+// Connect adds a session. A closed session still in its grace stays until
+// the grace ends: a reconnect from the same device merges with it in the
+// devices list, so watchers see nothing, and its rooms are not left and
+// rejoined.
 func (s *UserState) Connect(sess Session) error {
-	kept := s.Sessions[:0]
-	for _, old := range s.Sessions {
-		if old.ID == sess.ID || (!old.GraceUntil.IsZero() && old.Device == sess.Device) {
-			continue
-		}
-		kept = append(kept, old)
+	if s.Session(sess.ID) != nil {
+		return Errorf(CodeConflict, "session %s already exists", sess.ID)
 	}
-	s.Sessions = kept
 	if len(s.Sessions) >= MaxSessionsPerUser {
 		return Errorf(CodeLimitExceeded, "user has %d live sessions, the most allowed", MaxSessionsPerUser)
 	}

@@ -87,7 +87,7 @@ func TestGraceHidesReconnect(t *testing.T) {
 		t.Fatalf("viewers saw %d changes, want only the first connect", m.changes)
 	}
 	if len(m.st.Sessions) != 1 || m.st.Sessions[0].ID != "s2" {
-		t.Fatalf("sessions = %+v, want the reconnect only", m.st.Sessions)
+		t.Fatalf("sessions = %+v, want the reconnect only once the grace is over", m.st.Sessions)
 	}
 }
 
