@@ -238,3 +238,32 @@ type pingCounter struct {
 }
 
 func (p *pingCounter) Ping() error { p.n++; return nil }
+
+func TestLiveSessionIsReassertedWhenTheStoreLostIt(t *testing.T) {
+	store := memstore.New()
+	h, clock := newHub(t, func(c *Config) { c.Store = store })
+	ctx := context.Background()
+	c := h.Open("alice", "web", time.Time{}, &recorder{})
+	if err := h.SetOnline(ctx, c, "web"); err != nil {
+		t.Fatal(err)
+	}
+	// The store forgets the session (as after an outage of a shared store).
+	if _, err := store.Update(ctx, "alice", func(st *presence.UserState) error {
+		st.Sessions = nil
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(10 * time.Second)
+	h.Touch(c)
+	clock.Advance(15 * time.Second)
+	h.Tick(ctx)
+	states, _ := store.Load(ctx, []string{"alice"})
+	st := states["alice"]
+	if s := st.Session(c.SessionID); s == nil || s.Device != "web" {
+		t.Fatalf("session not reasserted: %+v", st.Sessions)
+	}
+	if p := st.Fold(); p.Status != presence.StatusOnline {
+		t.Fatalf("alice = %+v", p)
+	}
+}

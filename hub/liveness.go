@@ -68,23 +68,40 @@ func (h *Hub) checkClient(ctx context.Context, c *Client, now time.Time) {
 	}
 	c.mu.Lock()
 	refresh := c.session && !c.closed && signNS != c.touched
-	if refresh {
-		c.touched = signNS
-	}
+	device := c.device
 	c.mu.Unlock()
 	if refresh {
-		expires := last.Add(h.cfg.HeartbeatTTL + storeSlack)
-		if _, err := h.update(ctx, c.UserID, func(st *presence.UserState) error {
-			st.Touch(c.SessionID, last, expires)
-			return nil
-		}); err != nil {
-			h.log.Warn("could not refresh session", "user", c.UserID, "err", err)
-		}
+		h.refresh(ctx, c, last, device, now, signNS)
 	}
 	if exp := c.expires.Load(); exp != 0 && exp < next.UnixNano() {
 		next = time.Unix(0, exp)
 	}
 	h.live.schedule(c, next)
+}
+
+// refresh writes a session's last sign of life and stored expiry. A session
+// the store no longer has (it ended while the store was unreachable, or the
+// store lost it) is asserted again: the connection is alive, so is the
+// session.
+func (h *Hub) refresh(ctx context.Context, c *Client, last time.Time, device string, now time.Time, signNS int64) {
+	expires := last.Add(h.cfg.HeartbeatTTL + storeSlack)
+	_, err := h.update(ctx, c.UserID, func(st *presence.UserState) error {
+		if st.Session(c.SessionID) == nil {
+			return st.Connect(presence.Session{
+				ID: c.SessionID, Device: device, Node: h.cfg.Node,
+				ActiveAt: now, LastSeen: last, ExpiresAt: expires,
+			})
+		}
+		st.Touch(c.SessionID, last, expires)
+		return nil
+	})
+	if err != nil {
+		h.log.Warn("could not refresh session; retrying at the next check", "user", c.UserID, "err", err)
+		return
+	}
+	c.mu.Lock()
+	c.touched = signNS
+	c.mu.Unlock()
 }
 
 // expire ends a connection that gave no sign of life for the TTL: its

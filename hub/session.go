@@ -225,8 +225,12 @@ func (h *Hub) closeUser(userID string, code int, reason string) {
 	h.clientMu.Unlock()
 	for _, c := range victims {
 		c.mu.Lock()
+		was := c.session
 		c.session = false // its session already ended; no grace
 		c.mu.Unlock()
+		if was {
+			h.m.Add(h.m.Sessions, -1)
+		}
 		h.m.Inc(h.m.Closes, "kicked")
 		c.sink.Close(code, reason)
 	}
