@@ -104,14 +104,26 @@ func TestServiceValidatesAndChangesNothingOnBadInput(t *testing.T) {
 			_, err := sv.Edit(ctx, "alice", privacy.ContactsList, privacy.Add, many[:privacy.MaxContacts-1])
 			return err
 		}, presence.CodeLimitExceeded},
-		{"block yourself", func() error { _, err := sv.Edit(ctx, "alice", privacy.BlocksList, privacy.Add, []string{"alice"}); return err }, presence.CodeInvalidArgument},
-		{"empty id", func() error { _, err := sv.Edit(ctx, "alice", privacy.BlocksList, privacy.Add, []string{""}); return err }, presence.CodeInvalidArgument},
+		{"block yourself", func() error {
+			_, err := sv.Edit(ctx, "alice", privacy.BlocksList, privacy.Add, []string{"alice"})
+			return err
+		}, presence.CodeInvalidArgument},
+		{"empty id", func() error {
+			_, err := sv.Edit(ctx, "alice", privacy.BlocksList, privacy.Add, []string{""})
+			return err
+		}, presence.CodeInvalidArgument},
 		{"long id", func() error {
 			_, err := sv.Edit(ctx, "alice", privacy.ContactsList, privacy.Add, []string{strings.Repeat("x", 257)})
 			return err
 		}, presence.CodeInvalidArgument},
-		{"control character", func() error { _, err := sv.Edit(ctx, "alice", privacy.ContactsList, privacy.Add, []string{"a\nb"}); return err }, presence.CodeInvalidArgument},
-		{"bad owner", func() error { _, err := sv.Edit(ctx, "", privacy.ContactsList, privacy.Add, []string{"bob"}); return err }, presence.CodeInvalidArgument},
+		{"control character", func() error {
+			_, err := sv.Edit(ctx, "alice", privacy.ContactsList, privacy.Add, []string{"a\nb"})
+			return err
+		}, presence.CodeInvalidArgument},
+		{"bad owner", func() error {
+			_, err := sv.Edit(ctx, "", privacy.ContactsList, privacy.Add, []string{"bob"})
+			return err
+		}, presence.CodeInvalidArgument},
 	}
 	for _, b := range bad {
 		if err := b.do(); presence.ErrorCode(err) != b.code {
