@@ -52,7 +52,7 @@ type Settings struct {
 }
 
 // IsZero reports whether s holds nothing, so a store may drop it.
-func (s *Settings) IsZero() bool {
+func (s Settings) IsZero() bool {
 	return s.Visibility == "" && s.LastSeenVisibility == "" && len(s.Contacts) == 0 && len(s.Blocks) == 0
 }
 
