@@ -120,6 +120,27 @@ func (c *Cache) Level(viewer, target string) presence.Level {
 	return c.rules.level(viewer, v, target, t)
 }
 
+// LevelsFor returns Level with target fixed, looked up once: the form a
+// fan-out uses, paying per viewer only for the viewer's part of the rule.
+func (c *Cache) LevelsFor(target string) func(viewer string) presence.Level {
+	t := c.get(target)
+	return func(viewer string) presence.Level {
+		switch {
+		case viewer == target:
+			return presence.LevelFull
+		case t == nil:
+			return presence.LevelHidden
+		}
+		v := emptyEntry
+		if c.rules.LastSeenReciprocity {
+			if v = c.get(viewer); v == nil {
+				return presence.LevelNoLastSeen
+			}
+		}
+		return c.rules.level(viewer, v, target, t)
+	}
+}
+
 // Prepare loads the settings of the given users that are not cached, in
 // one store read.
 func (c *Cache) Prepare(ctx context.Context, userIDs []string) error {

@@ -68,6 +68,9 @@ func TestLevelRule(t *testing.T) {
 			if got := c.Level("bob", "alice"); got != tc.expect {
 				t.Fatalf("cache level = %d, want %d", got, tc.expect)
 			}
+			if got := c.LevelsFor("alice")("bob"); got != tc.expect {
+				t.Fatalf("LevelsFor = %d, want %d", got, tc.expect)
+			}
 			if got := c.Level("alice", "alice"); got != full {
 				t.Fatalf("self level = %d", got)
 			}
