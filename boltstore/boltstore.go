@@ -49,6 +49,8 @@ var (
 	keyFormat      = []byte("format")
 )
 
+var errClosed = errors.New("boltstore: closed")
+
 // format is the layout version written in the meta bucket.
 const format = "1"
 
@@ -82,6 +84,7 @@ type Store struct {
 	seq     uint64
 	flushed uint64
 	err     error // the last commit's error, for its waiters
+	closed  bool
 
 	dlMu sync.Mutex
 	dl   *deadline.Queue[string]
@@ -213,7 +216,9 @@ func (s *Store) Close() error {
 	close(s.stop)
 	<-s.done
 	s.mu.Lock()
+	s.closed = true
 	err := s.err
+	s.cond.Broadcast()
 	s.mu.Unlock()
 	if cerr := s.db.Close(); err == nil {
 		err = cerr
@@ -245,6 +250,11 @@ func (s *Store) Update(_ context.Context, userID string, fn func(st *presence.Us
 	}
 	kept := memstore.Clone(&st)
 	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		lk.Unlock()
+		return presence.UserState{}, errClosed
+	}
 	s.dirty[userID] = &kept
 	s.seq++
 	mine := s.seq
@@ -289,6 +299,9 @@ func (s *Store) wait(seq uint64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for s.flushed < seq {
+		if s.closed {
+			return errClosed
+		}
 		s.cond.Wait()
 	}
 	return s.err
