@@ -218,6 +218,8 @@ func (c *Cache) lookup(id string) *entry {
 }
 
 // get returns id's entry, loading it on a miss; nil when the store failed.
+// A miss is rare: Prepare loads every user a subscription or read needs,
+// and users in use are never evicted.
 func (c *Cache) get(id string) *entry {
 	if e := c.lookup(id); e != nil {
 		return e
@@ -231,9 +233,9 @@ func (c *Cache) get(id string) *entry {
 	}
 	c.loads.Add(1)
 	s := m[id]
-	e := c.put(id, newEntry(&s), false)
-	c.maybeEvict()
-	return e
+	// No eviction here: Level runs under the hub's locks, and eviction asks
+	// the hub which users are in use. The next Prepare evicts.
+	return c.put(id, newEntry(&s), false)
 }
 
 // put stores e for id. A concurrent load does not overwrite a newer entry

@@ -220,7 +220,9 @@ func TestCacheEvictsOnlyUsersNotInUse(t *testing.T) {
 		t.Fatalf("len = %d: users in use were evicted", c.Len())
 	}
 	for i := range 300 {
-		c.Level("viewer", fmt.Sprintf("other%d", i))
+		if err := c.Prepare(ctx, []string{fmt.Sprintf("other%d", i)}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if c.Len() > 150+100 {
 		t.Fatalf("len = %d: not bounded", c.Len())
@@ -231,5 +233,38 @@ func TestCacheEvictsOnlyUsersNotInUse(t *testing.T) {
 	}
 	if c.Loads() != loads {
 		t.Fatalf("users in use were reloaded: %d loads", c.Loads()-loads)
+	}
+}
+
+// BenchmarkLevel is one privacy check of a fan-out: the target looked up
+// once (LevelsFor), then per viewer a contacts lookup and, with
+// reciprocity, the viewer's own settings.
+func BenchmarkLevel(b *testing.B) {
+	for _, reciprocity := range []bool{false, true} {
+		b.Run(fmt.Sprintf("reciprocity=%v", reciprocity), func(b *testing.B) {
+			st := memstore.New()
+			ctx := context.Background()
+			viewers := make([]string, 10000)
+			for i := range viewers {
+				viewers[i] = fmt.Sprintf("watcher%05d", i)
+			}
+			if _, err := st.UpdateSettings(ctx, "alice", func(s *privacy.Settings) error {
+				s.Contacts, s.LastSeenVisibility = viewers, privacy.Contacts
+				return nil
+			}); err != nil {
+				b.Fatal(err)
+			}
+			c, _ := privacy.NewCache(privacy.CacheConfig{Store: st, Rules: privacy.Rules{LastSeenReciprocity: reciprocity}})
+			if err := c.Prepare(ctx, append(viewers, "alice")); err != nil {
+				b.Fatal(err)
+			}
+			level := c.LevelsFor("alice")
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if level(viewers[i%len(viewers)]) != full {
+					b.Fatal("not full")
+				}
+			}
+		})
 	}
 }

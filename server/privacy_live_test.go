@@ -31,7 +31,7 @@ func (l *live) expect(c *client.Conn, user string, lvl presence.Level) {
 // expectAll is expect for several users, in any order.
 func (l *live) expectAll(c *client.Conn, want map[string]presence.Level) {
 	l.h.t.Helper()
-	for range want {
+	for n := len(want); n > 0; n-- {
 		m := l.h.next(c)
 		p, err := m.PresenceValue()
 		lvl, ok := want[p.UserID]
@@ -58,7 +58,7 @@ func (l *live) quiet(cs ...*client.Conn) {
 		l.h.t.Fatal(err)
 	}
 	for _, c := range cs {
-		if p := l.h.update(c); p.UserID != "marker" {
+		if p := l.h.update(c); p.UserID != "marker" || string(p.Status) != status {
 			l.h.t.Fatalf("got %+v before the marker", p)
 		}
 	}
