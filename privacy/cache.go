@@ -107,38 +107,34 @@ func (c *Cache) Level(viewer, target string) presence.Level {
 	if viewer == target {
 		return presence.LevelFull
 	}
-	t := c.get(target)
-	if t == nil {
-		return presence.LevelHidden
-	}
-	v := emptyEntry
-	if c.rules.LastSeenReciprocity {
-		if v = c.get(viewer); v == nil {
-			return presence.LevelNoLastSeen
-		}
-	}
-	return c.rules.level(viewer, v, target, t)
+	return c.decide(viewer, target, c.get(target), c.get)
 }
 
 // LevelsFor returns Level with target fixed, looked up once: the form a
 // fan-out uses, paying per viewer only for the viewer's part of the rule.
 func (c *Cache) LevelsFor(target string) func(viewer string) presence.Level {
-	t := c.get(target)
+	t, get := c.get(target), c.get
 	return func(viewer string) presence.Level {
-		switch {
-		case viewer == target:
+		if viewer == target {
 			return presence.LevelFull
-		case t == nil:
-			return presence.LevelHidden
 		}
-		v := emptyEntry
-		if c.rules.LastSeenReciprocity {
-			if v = c.get(viewer); v == nil {
-				return presence.LevelNoLastSeen
-			}
-		}
-		return c.rules.level(viewer, v, target, t)
+		return c.decide(viewer, target, t, get)
 	}
+}
+
+// decide applies the rule to the target's entry t (nil: unreadable) and
+// the viewer's, which it looks up with get only when reciprocity needs it.
+func (c *Cache) decide(viewer, target string, t *entry, get func(string) *entry) presence.Level {
+	if t == nil {
+		return presence.LevelHidden
+	}
+	v := emptyEntry
+	if c.rules.LastSeenReciprocity {
+		if v = get(viewer); v == nil {
+			return presence.LevelNoLastSeen
+		}
+	}
+	return c.rules.level(viewer, v, target, t)
 }
 
 // Prepare loads the settings of the given users that are not cached, in
@@ -191,17 +187,7 @@ func (c *Cache) Refresh(ctx context.Context, userID string) (before func(viewer,
 		if viewer == target || (old == nil && (viewer == userID || target == userID)) {
 			return presence.LevelFull
 		}
-		t := pick(target)
-		if t == nil {
-			return presence.LevelHidden
-		}
-		v := emptyEntry
-		if c.rules.LastSeenReciprocity {
-			if v = pick(viewer); v == nil {
-				return presence.LevelNoLastSeen
-			}
-		}
-		return c.rules.level(viewer, v, target, t)
+		return c.decide(viewer, target, pick(target), pick)
 	}, nil
 }
 
