@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/presenced/presenced/server"
 )
 
 func TestPrivacyBadInputChangesNothing(t *testing.T) {
@@ -72,5 +74,12 @@ func TestPrivacyBadInputChangesNothing(t *testing.T) {
 		if got := strings.TrimSpace(string(h.mustAPI("GET", path, nil))); got != want {
 			t.Errorf("GET %s = %.200s, want %s", path, got, want)
 		}
+	}
+}
+
+func TestBadDefaultVisibilityRefusesToStart(t *testing.T) {
+	_, err := server.New(server.Config{Addr: "127.0.0.1:0", Dev: true, DataDir: t.TempDir(), DefaultVisibility: "friends"})
+	if err == nil || !strings.Contains(err.Error(), "--default-visibility") {
+		t.Fatalf("err = %v", err)
 	}
 }
