@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"slices"
+	"sync"
 
 	"github.com/presenced/presenced/presence"
 )
@@ -105,6 +106,12 @@ type Service struct {
 	OnChange func(ctx context.Context, userID string) error
 	// Logger receives store failures. Nil means slog.Default().
 	Logger *slog.Logger
+
+	// unapplied holds users whose last change was saved but not applied
+	// (OnChange failed): their next write applies it even if it changes
+	// nothing, so a client's retry is enough.
+	mu        sync.Mutex
+	unapplied map[string]bool
 }
 
 // Settings returns a user's stored settings.
@@ -171,8 +178,22 @@ func (sv *Service) update(ctx context.Context, userID string, fn func(s *Setting
 	if err != nil {
 		return Settings{}, sv.unavailable(err)
 	}
+	sv.mu.Lock()
+	changed = changed || sv.unapplied[userID]
+	sv.mu.Unlock()
 	if changed && sv.OnChange != nil {
-		if err := sv.OnChange(ctx, userID); err != nil {
+		err := sv.OnChange(ctx, userID)
+		sv.mu.Lock()
+		if err != nil {
+			if sv.unapplied == nil {
+				sv.unapplied = make(map[string]bool)
+			}
+			sv.unapplied[userID] = true
+		} else {
+			delete(sv.unapplied, userID)
+		}
+		sv.mu.Unlock()
+		if err != nil {
 			return Settings{}, err
 		}
 	}

@@ -151,6 +151,21 @@ func TestServiceValidatesAndChangesNothingOnBadInput(t *testing.T) {
 	if strings.Join(s.Contacts, ",") != "carol" || len(changes) != 2 {
 		t.Fatalf("after remove: %+v, changes %v", s, changes)
 	}
+	// A change saved but not applied is applied by the retry, though the
+	// retry changes nothing.
+	sv.OnChange = func(context.Context, string) error { return presence.Errorf(presence.CodeUnavailable, "down") }
+	if _, err := sv.Edit(ctx, "alice", privacy.ContactsList, privacy.Add, []string{"dan"}); presence.ErrorCode(err) != presence.CodeUnavailable {
+		t.Fatalf("err = %v", err)
+	}
+	sv.OnChange = func(_ context.Context, id string) error { changes = append(changes, id); return nil }
+	for range 2 {
+		if _, err := sv.Edit(ctx, "alice", privacy.ContactsList, privacy.Add, []string{"dan"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(changes) != 3 {
+		t.Fatalf("changes = %v: the retry was not applied, or a no-op was", changes)
+	}
 	if _, err := privacy.ParseVisibility("visibility", "friends"); presence.ErrorCode(err) != presence.CodeInvalidArgument ||
 		!strings.Contains(err.Error(), "everyone, contacts, nobody") {
 		t.Fatalf("err = %v", err)
