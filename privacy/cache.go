@@ -34,8 +34,9 @@ type CacheConfig struct {
 // evicted. Its methods are safe for concurrent use.
 //
 // A lookup costs a shard read-lock and two or three map lookups; a fan-out
-// to n watchers does n lookups and no store read. Memory is about 200 bytes
-// per cached user plus about 40 bytes and the id per contact or block.
+// to n watchers does n lookups and no store read. Memory is about 25 bytes
+// and the id per cached user without settings (they share one entry), and
+// about 40 bytes and the id per contact or block.
 type Cache struct {
 	store   Store
 	rules   Rules
