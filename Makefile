@@ -2,7 +2,7 @@ GO ?= go
 
 .PHONY: run test build vet bench-smoke
 
-# Run a node on the embedded in-memory default, in development mode.
+# Run a node on the embedded store (./data), in development mode.
 run:
 	$(GO) run ./cmd/presenced --dev
 

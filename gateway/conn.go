@@ -159,6 +159,8 @@ func (c *conn) dispatch(ctx context.Context, msg *protocol.ClientMessage) error 
 	case protocol.TypePing:
 		c.reply(protocol.TypePong, msg.ID)
 		return nil
+	case protocol.TypeSetPrivacy, protocol.TypeGetPrivacy, protocol.TypeBlock, protocol.TypeUnblock:
+		return c.privacyMessage(ctx, msg)
 	case "":
 		return presence.Errorf(presence.CodeUnknownType, "message has no \"type\"")
 	default:
@@ -282,6 +284,7 @@ var knownTypes = map[string]bool{
 	protocol.TypeSetOnline: true, protocol.TypeHeartbeat: true, protocol.TypeSetStatus: true,
 	protocol.TypeIdleState: true, protocol.TypeSetOffline: true, protocol.TypeSubscribe: true,
 	protocol.TypeUnsubscribe: true, protocol.TypeGetPresence: true, protocol.TypePing: true,
+	protocol.TypeSetPrivacy: true, protocol.TypeGetPrivacy: true, protocol.TypeBlock: true, protocol.TypeUnblock: true,
 }
 
 // messageLabel keeps the metrics' label set bounded whatever clients send.

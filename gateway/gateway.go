@@ -14,6 +14,7 @@ import (
 	"github.com/presenced/presenced/hub"
 	"github.com/presenced/presenced/metrics"
 	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/privacy"
 	"github.com/presenced/presenced/wsconn"
 )
 
@@ -24,6 +25,9 @@ type Config struct {
 	Verifier *auth.Verifier
 	// Dev accepts ?user_id= without a token. Never in production.
 	Dev bool
+	// Privacy serves set_privacy, get_privacy, block and unblock. Nil
+	// answers them with unavailable.
+	Privacy *privacy.Service
 	// MaxMessageBytes bounds one client frame; larger ones close the
 	// connection with 1009. Zero means 64 KiB.
 	MaxMessageBytes int

@@ -18,6 +18,7 @@ import (
 	"github.com/presenced/presenced/gateway"
 	"github.com/presenced/presenced/hub"
 	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/privacy"
 	"github.com/presenced/presenced/protocol"
 )
 
@@ -32,6 +33,9 @@ type Config struct {
 	APIKey string
 	// Verifier checks user JWTs presented as bearer tokens on reads.
 	Verifier *auth.Verifier
+	// Privacy serves the per-user settings endpoints. Nil answers them
+	// with unavailable.
+	Privacy *privacy.Service
 	// Ready reports whether the node can serve; nil means always.
 	Ready    func() error
 	Gatherer prometheus.Gatherer
@@ -58,6 +62,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/presence/bulk", a.bulk)
 	mux.HandleFunc("PUT /v1/presence/{user_id}/status", a.backendOnly(a.putStatus))
 	mux.HandleFunc("DELETE /v1/presence/{user_id}/sessions", a.backendOnly(a.deleteSessions))
+	a.registerUsers(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -23,6 +23,8 @@ type event struct {
 	HiddenV      uint64             `json:"hv,omitempty"`
 	WasInvisible bool               `json:"wi,omitempty"`
 	UserID       string             `json:"u,omitempty"`
+	// Node is the node that published the event.
+	Node string `json:"n,omitempty"`
 }
 
 const (
@@ -45,7 +47,12 @@ func (h *Hub) publish(ctx context.Context, st *presence.UserState, wasInvisible 
 // receive handles a bus payload for a watched user.
 func (h *Hub) receive(name string, payload []byte) {
 	var ev event
-	if err := json.Unmarshal(payload, &ev); err != nil || ev.Kind != kindPresence || ev.Presence == nil {
+	err := json.Unmarshal(payload, &ev)
+	if err == nil && ev.Kind == kindPrivacy && ev.Presence != nil {
+		h.receivePrivacy(name, &ev)
+		return
+	}
+	if err != nil || ev.Kind != kindPresence || ev.Presence == nil {
 		h.log.Warn("bad bus payload", "topic", name, "err", err)
 		return
 	}
@@ -63,7 +70,7 @@ func (h *Hub) fanout(t *topic, rec *record) {
 		h.m.Inc(h.m.Dropped, "stale")
 		return
 	}
-	var frames viewFrames
+	frames := viewFrames{level: h.levelsFor(rec.p.UserID)}
 	s := h.topics.shard(t.name)
 	s.mu.RLock()
 	n := 0
@@ -79,6 +86,7 @@ func (h *Hub) fanout(t *topic, rec *record) {
 
 // viewFrames caches the encoded presence_update of each view of one record.
 type viewFrames struct {
+	level                          func(viewer string) presence.Level
 	full, noLastSeen, hidden, self []byte
 }
 
@@ -91,7 +99,7 @@ func (f *viewFrames) forViewer(h *Hub, viewer string, rec *record) []byte {
 		}
 		return f.self
 	}
-	lvl := h.level(viewer, rec.p.UserID)
+	lvl := f.level(viewer)
 	switch {
 	case lvl == presence.LevelHidden:
 		// Hidden before and after: privacy changes push their own updates.

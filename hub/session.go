@@ -26,6 +26,7 @@ func (h *Hub) Open(userID, device string, expires time.Time, sink Sink) *Client 
 	}
 	h.clientMu.Lock()
 	h.clients[c] = struct{}{}
+	h.byUser[userID] = append(h.byUser[userID], c)
 	h.clientMu.Unlock()
 	h.live.schedule(c, next)
 	h.m.Add(h.m.Connections, 1)
@@ -161,6 +162,7 @@ func (h *Hub) Disconnect(c *Client) {
 	h.live.remove(c)
 	h.clientMu.Lock()
 	delete(h.clients, c)
+	h.dropByUserLocked(c)
 	h.clientMu.Unlock()
 	h.m.Add(h.m.Connections, -1)
 	for _, t := range topics {

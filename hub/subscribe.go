@@ -29,6 +29,9 @@ func (h *Hub) Subscribe(ctx context.Context, c *Client, userIDs []string, reqID 
 	}
 
 	ids := dedupe(userIDs)
+	if err := h.preparePolicy(ctx, append([]string{c.UserID}, ids...)); err != nil {
+		return err
+	}
 	topics := make([]*topic, 0, len(ids))
 	var missing []string
 	for _, id := range ids {
@@ -124,6 +127,11 @@ func (h *Hub) unwatchAll(c *Client, topics []*topic) {
 func (h *Hub) Presences(ctx context.Context, viewer string, userIDs []string) (map[string]presence.Presence, error) {
 	if err := checkIDs(userIDs); err != nil {
 		return nil, err
+	}
+	if viewer != "" {
+		if err := h.preparePolicy(ctx, append([]string{viewer}, userIDs...)); err != nil {
+			return nil, err
+		}
 	}
 	states, err := h.cfg.Store.Load(ctx, userIDs)
 	if err != nil {

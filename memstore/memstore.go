@@ -21,6 +21,8 @@ type Store struct {
 
 	dlMu sync.Mutex
 	dl   *deadline.Queue[string]
+
+	set settings
 }
 
 type shard struct {

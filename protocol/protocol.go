@@ -16,6 +16,10 @@ const (
 	TypeUnsubscribe = "unsubscribe"
 	TypeGetPresence = "get_presence"
 	TypePing        = "ping"
+	TypeSetPrivacy  = "set_privacy"
+	TypeGetPrivacy  = "get_privacy"
+	TypeBlock       = "block"
+	TypeUnblock     = "unblock"
 )
 
 // Server → client message types.
@@ -27,6 +31,7 @@ const (
 	TypeError           = "error"
 	TypeAck             = "ack"
 	TypePong            = "pong"
+	TypePrivacy         = "privacy"
 )
 
 // ClientMessage is any message a client sends; Type says which fields apply.
@@ -52,6 +57,24 @@ type ClientMessage struct {
 
 	// subscribe, unsubscribe, get_presence
 	UserIDs []string `json:"user_ids,omitempty"`
+
+	// set_privacy
+	Visibility         *string `json:"visibility,omitempty"`
+	LastSeenVisibility *string `json:"last_seen_visibility,omitempty"`
+	Invisible          *bool   `json:"invisible,omitempty"`
+
+	// block, unblock
+	UserID string `json:"user_id,omitempty"`
+}
+
+// Privacy is the reply to set_privacy and get_privacy: the user's
+// settings in effect. The HTTP API's privacy body has the same fields.
+type Privacy struct {
+	Type               string          `json:"type,omitempty"`
+	ID                 json.RawMessage `json:"id,omitempty"`
+	Visibility         string          `json:"visibility"`
+	LastSeenVisibility string          `json:"last_seen_visibility"`
+	Invisible          bool            `json:"invisible"`
 }
 
 // Welcome is the first message on every connection.
@@ -90,6 +113,10 @@ type ServerMessage struct {
 	Presences map[string]json.RawMessage `json:"presences,omitempty"`
 	Code      string                     `json:"code,omitempty"`
 	Message   string                     `json:"message,omitempty"`
+
+	Visibility         string `json:"visibility,omitempty"`
+	LastSeenVisibility string `json:"last_seen_visibility,omitempty"`
+	Invisible          bool   `json:"invisible,omitempty"`
 
 	HeartbeatIntervalMS int64 `json:"heartbeat_interval_ms,omitempty"`
 	HeartbeatTTLMS      int64 `json:"heartbeat_ttl_ms,omitempty"`

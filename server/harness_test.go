@@ -40,6 +40,7 @@ func start(t *testing.T, mutate func(*server.Config)) *harness {
 		APIKey:       "test-api-key",
 		Clock:        clock,
 		TickInterval: 2 * time.Millisecond,
+		DataDir:      t.TempDir(),
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	if mutate != nil {

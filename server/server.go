@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,6 +24,7 @@ import (
 	"github.com/presenced/presenced/memstore"
 	"github.com/presenced/presenced/metrics"
 	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/privacy"
 	"github.com/presenced/presenced/protocol"
 )
 
@@ -49,6 +51,14 @@ type Config struct {
 	// ShutdownTimeout bounds a graceful shutdown. Zero means 10s.
 	ShutdownTimeout time.Duration
 
+	// DataDir holds the database file. Zero means ./data.
+	DataDir string
+	// DefaultVisibility applies to users who set none: everyone, contacts
+	// or nobody. Zero means contacts, or everyone with Dev.
+	DefaultVisibility string
+	// LastSeenReciprocity: a user who hides their last-seen sees no one's.
+	LastSeenReciprocity bool
+
 	// Clock drives every timed rule. Nil means the system clock.
 	Clock presence.Clock
 	// TickInterval is how often deadlines are processed. Zero means 50ms.
@@ -61,13 +71,14 @@ const DevAPIKey = "dev-api-key"
 
 // Server is a running node.
 type Server struct {
-	cfg  Config
-	log  *slog.Logger
-	hub  *hub.Hub
-	gw   *gateway.Gateway
-	http *http.Server
-	ln   net.Listener
-	done chan error
+	cfg    Config
+	log    *slog.Logger
+	hub    *hub.Hub
+	gw     *gateway.Gateway
+	stores *stores
+	http   *http.Server
+	ln     net.Listener
+	done   chan error
 }
 
 // New builds a node and starts listening. Serving starts with Start.
@@ -81,7 +92,14 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = "data"
+	}
 	log := cfg.Logger
+	rules, err := rules(&cfg)
+	if err != nil {
+		return nil, err
+	}
 	verifier, err := auth.NewVerifier(cfg.JWTSecret, cfg.JWTPublicKey, clockFunc(cfg.Clock))
 	if errors.Is(err, auth.ErrNoKey) {
 		if !cfg.Dev {
@@ -106,9 +124,19 @@ func New(cfg Config) (*Server, error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg)
 
+	st, err := openStores(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	policy, err := privacy.NewCache(privacy.CacheConfig{Store: st.settings, Rules: rules, Logger: log})
+	if err != nil {
+		_ = st.close()
+		return nil, err
+	}
 	h, err := hub.New(hub.Config{
-		Store:             memstore.New(),
+		Store:             st.state,
 		Bus:               localbus.New(),
+		Policy:            policy,
 		Clock:             cfg.Clock,
 		HeartbeatInterval: cfg.HeartbeatInterval,
 		HeartbeatTTL:      cfg.HeartbeatTTL,
@@ -120,30 +148,35 @@ func New(cfg Config) (*Server, error) {
 		Metrics:           m,
 	})
 	if err != nil {
+		_ = st.close()
 		return nil, err
 	}
+	policy.SetInUse(h.InUse)
+	sv := &privacy.Service{Store: st.settings, Rules: rules, OnChange: h.PrivacyChanged, Logger: log}
 	gw, err := gateway.New(gateway.Config{
-		Hub: h, Verifier: verifier, Dev: cfg.Dev,
+		Hub: h, Verifier: verifier, Dev: cfg.Dev, Privacy: sv,
 		MaxMessageBytes: cfg.MaxMessageBytes,
 		RatePerSecond:   cfg.RatePerSecond, RateBurst: cfg.RateBurst,
 		Logger: log, Metrics: m,
 	})
 	if err != nil {
 		h.Close()
+		_ = st.close()
 		return nil, err
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /v1/ws", gw)
-	httpapi.New(httpapi.Config{Hub: h, APIKey: cfg.APIKey, Verifier: verifier, Gatherer: reg, Logger: log}).Register(mux)
+	httpapi.New(httpapi.Config{Hub: h, Privacy: sv, APIKey: cfg.APIKey, Verifier: verifier, Gatherer: reg, Logger: log}).Register(mux)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		_ = gw.Shutdown(context.Background())
 		h.Close()
+		_ = st.close()
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	s := &Server{
-		cfg: cfg, log: log, hub: h, gw: gw, ln: ln, done: make(chan error, 1),
+		cfg: cfg, log: log, hub: h, gw: gw, stores: st, ln: ln, done: make(chan error, 1),
 		http: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)},
 	}
 	return s, nil
@@ -155,7 +188,8 @@ func (s *Server) Start() {
 	go func() { s.done <- s.http.Serve(s.ln) }()
 	s.log.Info("presenced listening", "addr", s.Addr(),
 		"heartbeat_interval", s.hub.Config().HeartbeatInterval, "heartbeat_ttl", s.hub.Config().HeartbeatTTL,
-		"offline_grace", s.hub.Config().OfflineGrace, "away_after", s.hub.Config().AwayAfter)
+		"offline_grace", s.hub.Config().OfflineGrace, "away_after", s.hub.Config().AwayAfter,
+		"data_file", filepath.Join(s.cfg.DataDir, DataFile))
 }
 
 // Addr returns the address the node listens on.
@@ -178,6 +212,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.hub.Close()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
+	}
+	if cerr := s.stores.close(); err == nil {
+		err = cerr
 	}
 	return err
 }

@@ -43,6 +43,9 @@ func run(args []string) error {
 	fs.Float64Var(&cfg.RatePerSecond, "rate-limit", 20, "sustained client messages per second per connection")
 	fs.Float64Var(&cfg.RateBurst, "rate-burst", 50, "burst of client messages per connection")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 10e9, "bound on a graceful shutdown")
+	fs.StringVar(&cfg.DataDir, "data-dir", "./data", "directory of the database file (presenced.db)")
+	fs.StringVar(&cfg.DefaultVisibility, "default-visibility", "", "who sees users who set no visibility: everyone, contacts or nobody (default contacts; everyone with --dev)")
+	fs.BoolVar(&cfg.LastSeenReciprocity, "last-seen-reciprocity", false, "a user who hides their last-seen from everyone sees no one's")
 	if err := applyEnv(fs); err != nil {
 		return err
 	}

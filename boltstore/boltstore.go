@@ -1,0 +1,444 @@
+// Package boltstore keeps presence state and privacy settings in one
+// embedded database file (bbolt): the durable single-node default.
+//
+// Durability: an Update that changes anything a user set (manual status,
+// invisibility, activity, custom status and their expiries) or anything a
+// viewer could see (the version moves) is on disk, fsynced, before Update
+// returns; concurrent ones share one commit. An Update that only refreshes
+// a live session's last sign of life and expiry (the hub's once-per-
+// heartbeat-interval touch) is kept in memory and written within
+// FlushInterval (1 s), so a crash loses at most that much of the last-seen
+// of users who were online. Settings are written and fsynced before
+// UpdateSettings returns.
+//
+// The file belongs to one process: opening it ends every session it holds
+// (their connections died with the process that held them), so each user
+// starts offline, last seen at their session's last recorded sign of life,
+// and statuses that expired while the server was down are cleared.
+package boltstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"reflect"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/presenced/presenced/deadline"
+	"github.com/presenced/presenced/hub"
+	"github.com/presenced/presenced/memstore"
+	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/privacy"
+)
+
+var (
+	_ hub.Store     = (*Store)(nil)
+	_ privacy.Store = (*Store)(nil)
+)
+
+var (
+	bucketMeta     = []byte("meta")
+	bucketUsers    = []byte("users")
+	bucketSettings = []byte("settings")
+	keyFormat      = []byte("format")
+)
+
+var errClosed = errors.New("boltstore: closed")
+
+// format is the layout version written in the meta bucket.
+const format = "1"
+
+// Options configures a Store. Zero values mean the documented defaults.
+type Options struct {
+	// Now is the time used when opening to end sessions and expire
+	// statuses. Nil means time.Now.
+	Now func() time.Time
+	// FlushInterval bounds how long a session refresh stays in memory
+	// before it is written. Zero means 1s.
+	FlushInterval time.Duration
+	Logger        *slog.Logger
+}
+
+// Store is a bbolt-backed store. It is safe for concurrent use by one
+// process; a second process opening the same file waits 1 s, then fails.
+type Store struct {
+	db   *bolt.DB
+	path string
+	log  *slog.Logger
+
+	seed  maphash.Seed
+	locks [64]sync.Mutex // serialise read-modify-write per user
+
+	// dirty holds records changed in memory and not yet committed; reads
+	// look here first. seq numbers each change; flushed is the last one
+	// on disk. cond is signalled after every commit.
+	mu      sync.Mutex
+	cond    *sync.Cond
+	dirty   map[string]*presence.UserState
+	seq     uint64
+	flushed uint64
+	err     error // the last commit's error, for its waiters
+	closed  bool
+
+	dlMu sync.Mutex
+	dl   *deadline.Queue[string]
+
+	kick chan struct{}
+	stop chan struct{}
+	done chan struct{}
+}
+
+// Open opens or creates the database file at path. A file that cannot be
+// read as a presenced database is refused with an error naming it; it is
+// never replaced by an empty one.
+func Open(path string, opts Options) (s *Store, err error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.FlushInterval == 0 {
+		opts.FlushInterval = time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	defer func() {
+		// bbolt may panic on some damaged files rather than return an error.
+		if r := recover(); r != nil {
+			err = fmt.Errorf("data file %s is damaged and cannot be read: %v", path, r)
+		}
+	}()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("data file %s is in use by another process", path)
+		}
+		return nil, fmt.Errorf("data file %s cannot be opened: %w", path, err)
+	}
+	s = &Store{
+		db: db, path: path, log: opts.Logger, seed: maphash.MakeSeed(),
+		dirty: make(map[string]*presence.UserState), dl: deadline.New[string](),
+		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+	}
+	s.cond = sync.NewCond(&s.mu)
+	if err := s.recover(opts.Now()); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	go s.committer(opts.FlushInterval)
+	return s, nil
+}
+
+// recover checks the file, ends every session it holds and builds the
+// deadline index.
+func (s *Store) recover(now time.Time) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		for err := range tx.Check() {
+			return fmt.Errorf("data file %s is damaged: %w", s.path, err)
+		}
+		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+		if err != nil {
+			return fmt.Errorf("data file %s: %w", s.path, err)
+		}
+		switch f := meta.Get(keyFormat); {
+		case f == nil && tx.Bucket(bucketUsers) == nil:
+			if err := meta.Put(keyFormat, []byte(format)); err != nil {
+				return err
+			}
+		case string(f) != format:
+			return fmt.Errorf("data file %s has format %q; this build reads format %s", s.path, f, format)
+		}
+		if _, err := tx.CreateBucketIfNotExists(bucketSettings); err != nil {
+			return err
+		}
+		users, err := tx.CreateBucketIfNotExists(bucketUsers)
+		if err != nil {
+			return err
+		}
+		type fix struct {
+			id string
+			st presence.UserState
+		}
+		var fixes []fix
+		err = users.ForEach(func(k, v []byte) error {
+			var st presence.UserState
+			if err := json.Unmarshal(v, &st); err != nil {
+				return fmt.Errorf("data file %s: the record of user %q is unreadable: %w", s.path, k, err)
+			}
+			if len(st.Sessions) > 0 || (!st.Deadline.IsZero() && !st.Deadline.After(now)) {
+				before := st.Fold()
+				for _, ss := range append([]presence.Session(nil), st.Sessions...) {
+					st.Remove(ss.ID, time.Time{})
+				}
+				st.Settle(before, now, presence.Timing{})
+				fixes = append(fixes, fix{string(k), st})
+			}
+			if !st.Deadline.IsZero() {
+				s.dl.Set(string(k), st.Deadline)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, f := range fixes {
+			if err := putJSON(users, f.id, &f.st); err != nil {
+				return err
+			}
+		}
+		if len(fixes) > 0 {
+			s.log.Info("ended the sessions of the previous run", "users", len(fixes), "file", s.path)
+		}
+		return nil
+	})
+}
+
+func putJSON(b *bolt.Bucket, id string, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put([]byte(id), data)
+}
+
+// Close writes what is pending and closes the file.
+func (s *Store) Close() error {
+	select {
+	case <-s.stop:
+		return nil
+	default:
+	}
+	close(s.stop)
+	<-s.done
+	s.mu.Lock()
+	s.closed = true
+	err := s.err
+	s.cond.Broadcast()
+	s.mu.Unlock()
+	if cerr := s.db.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Path returns the database file's path.
+func (s *Store) Path() string { return s.path }
+
+func (s *Store) lock(id string) *sync.Mutex {
+	return &s.locks[maphash.String(s.seed, id)%uint64(len(s.locks))]
+}
+
+// Update runs fn on the user's state and saves the result; see the package
+// comment for when it is on disk.
+func (s *Store) Update(_ context.Context, userID string, fn func(st *presence.UserState) error) (presence.UserState, error) {
+	lk := s.lock(userID)
+	lk.Lock()
+	old, err := s.get(userID)
+	if err != nil {
+		lk.Unlock()
+		return presence.UserState{}, err
+	}
+	st := memstore.Clone(&old)
+	if err := fn(&st); err != nil {
+		lk.Unlock()
+		return presence.UserState{}, err
+	}
+	kept := memstore.Clone(&st)
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		lk.Unlock()
+		return presence.UserState{}, errClosed
+	}
+	s.dirty[userID] = &kept
+	s.seq++
+	mine := s.seq
+	s.mu.Unlock()
+	s.dlMu.Lock()
+	if st.Deadline.IsZero() {
+		s.dl.Remove(userID)
+	} else {
+		s.dl.Set(userID, st.Deadline)
+	}
+	s.dlMu.Unlock()
+	lk.Unlock()
+	if touchOnly(&old, &st) {
+		return st, nil
+	}
+	return st, s.wait(mine)
+}
+
+// touchOnly reports whether after differs from before only in its
+// sessions' last sign of life and expiry, and the deadline they move.
+func touchOnly(before, after *presence.UserState) bool {
+	if len(before.Sessions) != len(after.Sessions) || len(after.Sessions) == 0 {
+		return false
+	}
+	a := *after
+	a.Sessions = make([]presence.Session, len(after.Sessions))
+	copy(a.Sessions, after.Sessions)
+	for i := range a.Sessions {
+		a.Sessions[i].LastSeen = before.Sessions[i].LastSeen
+		a.Sessions[i].ExpiresAt = before.Sessions[i].ExpiresAt
+	}
+	a.Deadline = before.Deadline
+	return reflect.DeepEqual(&a, before)
+}
+
+// wait blocks until change number seq is on disk.
+func (s *Store) wait(seq uint64) error {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for s.flushed < seq {
+		if s.closed {
+			return errClosed
+		}
+		s.cond.Wait()
+	}
+	return s.err
+}
+
+// committer writes the dirty records: at once when a writer waits, and
+// every interval for the touches.
+func (s *Store) committer(interval time.Duration) {
+	defer close(s.done)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.kick:
+		case <-t.C:
+		case <-s.stop:
+			s.commit()
+			return
+		}
+		s.commit()
+	}
+}
+
+func (s *Store) commit() {
+	s.mu.Lock()
+	upto := s.seq
+	if upto == s.flushed {
+		s.mu.Unlock()
+		return
+	}
+	batch := make(map[string]*presence.UserState, len(s.dirty))
+	for id, st := range s.dirty {
+		batch[id] = st
+	}
+	s.mu.Unlock()
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketUsers)
+		for id, st := range batch {
+			if err := putJSON(b, id, st); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	s.mu.Lock()
+	if err == nil {
+		for id, st := range batch {
+			if s.dirty[id] == st {
+				delete(s.dirty, id)
+			}
+		}
+	} else {
+		s.log.Error("writing the data file failed", "file", s.path, "err", err)
+		err = fmt.Errorf("writing %s: %w", s.path, err)
+	}
+	s.err = err
+	s.flushed = upto
+	s.cond.Broadcast()
+	s.mu.Unlock()
+}
+
+// get returns the latest state of a user: pending in memory or on disk.
+func (s *Store) get(id string) (presence.UserState, error) {
+	s.mu.Lock()
+	if st := s.dirty[id]; st != nil {
+		s.mu.Unlock()
+		return *st, nil
+	}
+	s.mu.Unlock()
+	var st presence.UserState
+	found := false
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketUsers).Get([]byte(id))
+		if v == nil {
+			return nil
+		}
+		found = true
+		return json.Unmarshal(v, &st)
+	})
+	if err != nil {
+		return st, fmt.Errorf("reading user %q from %s: %w", id, s.path, err)
+	}
+	if !found {
+		st.UserID = id
+	}
+	return st, nil
+}
+
+// Load returns the states of the known users among userIDs.
+func (s *Store) Load(_ context.Context, userIDs []string) (map[string]presence.UserState, error) {
+	out := make(map[string]presence.UserState, len(userIDs))
+	var rest []string
+	s.mu.Lock()
+	for _, id := range userIDs {
+		if st := s.dirty[id]; st != nil {
+			out[id] = *st
+		} else {
+			rest = append(rest, id)
+		}
+	}
+	s.mu.Unlock()
+	if len(rest) == 0 {
+		return out, nil
+	}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketUsers)
+		for _, id := range rest {
+			v := b.Get([]byte(id))
+			if v == nil {
+				continue
+			}
+			var st presence.UserState
+			if err := json.Unmarshal(v, &st); err != nil {
+				return fmt.Errorf("user %q: %w", id, err)
+			}
+			out[id] = st
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", s.path, err)
+	}
+	// A record written while the read ran is newer in memory.
+	s.mu.Lock()
+	for _, id := range rest {
+		if st := s.dirty[id]; st != nil {
+			out[id] = *st
+		}
+	}
+	s.mu.Unlock()
+	return out, nil
+}
+
+// ClaimDue pops the users whose deadline is at or before now. The index is
+// in memory: the file is this process's alone.
+func (s *Store) ClaimDue(_ context.Context, now time.Time, max int) ([]string, error) {
+	s.dlMu.Lock()
+	defer s.dlMu.Unlock()
+	return s.dl.PopDue(now, max, nil), nil
+}

@@ -1,0 +1,134 @@
+package hub
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/presenced/presenced/memstore"
+	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/privacy"
+)
+
+func newPrivateHub(t testing.TB, rules privacy.Rules, writers int) (*Hub, *privacy.Service) {
+	t.Helper()
+	st := memstore.New()
+	cache, err := privacy.NewCache(privacy.CacheConfig{Store: st, Rules: rules})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := newHub(t, func(c *Config) { c.Store = st; c.Policy = cache; c.Writers = writers })
+	cache.SetInUse(h.InUse)
+	return h, &privacy.Service{Store: st, Rules: rules, OnChange: h.PrivacyChanged}
+}
+
+func TestPrivacyChangePushesOnlyChangedViews(t *testing.T) {
+	h, sv := newPrivateHub(t, privacy.Rules{}, 1)
+	ctx := context.Background()
+	if _, err := sv.Edit(ctx, "alice", privacy.ContactsList, privacy.Replace, []string{"bob", "dave"}); err != nil {
+		t.Fatal(err)
+	}
+	alice := h.Open("alice", "web", time.Time{}, &recorder{})
+	if err := h.SetOnline(ctx, alice, "web"); err != nil {
+		t.Fatal(err)
+	}
+	sinks := map[string]*recorder{}
+	for _, id := range []string{"bob", "carol", "dave"} {
+		sinks[id] = &recorder{}
+		if err := h.Subscribe(ctx, h.Open(id, "", time.Time{}, sinks[id]), []string{"alice"}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Alice blocks dave: only dave is told, and he sees her offline.
+	if _, err := sv.Edit(ctx, "alice", privacy.BlocksList, privacy.Add, []string{"dave"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "dave's update", func() bool { return len(sinks["dave"].updates()) == 1 })
+	if p := sinks["dave"].updates()[0]; p.Status != presence.StatusOffline || p.Device != "" || p.V != 3 {
+		t.Fatalf("dave got %+v", p)
+	}
+	// Alice opens up to everyone: carol (hidden before) sees her; bob's
+	// view is unchanged; dave stays blocked.
+	every := privacy.Everyone
+	if _, err := sv.Set(ctx, "alice", privacy.Change{Visibility: &every}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "carol's update", func() bool { return len(sinks["carol"].updates()) == 1 })
+	if p := sinks["carol"].updates()[0]; p.Status != presence.StatusOnline || p.Device != "web" || p.V != 4 {
+		t.Fatalf("carol got %+v", p)
+	}
+	// A marker update proves nothing else was queued before it.
+	text := "marker"
+	if _, err := h.SetStatus(ctx, "alice", presence.StatusChange{CustomStatus: &text}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "bob's marker", func() bool { return len(sinks["bob"].updates()) == 1 })
+	if p := sinks["bob"].updates()[0]; p.CustomStatus != "marker" {
+		t.Fatalf("bob got %+v before the marker", p)
+	}
+	if n := len(sinks["dave"].updates()); n != 1 {
+		t.Fatalf("dave got %d updates; a hidden viewer must see nothing move", n)
+	}
+}
+
+// countSink counts frames; it is the cheapest socket there is.
+type countSink struct{ n *atomic.Int64 }
+
+func (s countSink) WriteText([]byte) error { s.n.Add(1); return nil }
+func (countSink) Ping() error              { return nil }
+func (countSink) Close(int, string)        {}
+
+// BenchmarkFanout10k measures one presence update delivered to 10,000
+// watchers, the writers' drain included, without privacy (off) and with it:
+// the target shows presence and last-seen to contacts only (all 10,000
+// watchers are contacts), and with reciprocity every delivery also looks
+// up the viewer's own settings.
+func BenchmarkFanout10k(b *testing.B) {
+	for _, mode := range []string{"off", "contacts", "contacts+reciprocity"} {
+		private := mode != "off"
+		b.Run("privacy="+mode, func(b *testing.B) {
+			const n = 10000
+			var h *Hub
+			ctx := context.Background()
+			watchers := make([]string, n)
+			for i := range watchers {
+				watchers[i] = fmt.Sprintf("watcher%05d", i)
+			}
+			if private {
+				var sv *privacy.Service
+				h, sv = newPrivateHub(b, privacy.Rules{LastSeenReciprocity: mode == "contacts+reciprocity"}, 0)
+				if _, err := sv.Edit(ctx, "alice", privacy.ContactsList, privacy.Replace, watchers); err != nil {
+					b.Fatal(err)
+				}
+				ls := privacy.Contacts
+				if _, err := sv.Set(ctx, "alice", privacy.Change{LastSeenVisibility: &ls}); err != nil {
+					b.Fatal(err)
+				}
+			} else {
+				h, _ = newHub(b, func(c *Config) { c.Writers = 0 })
+			}
+			var got atomic.Int64
+			for _, id := range watchers {
+				if err := h.Subscribe(ctx, h.Open(id, "", time.Time{}, countSink{&got}), []string{"alice"}, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+			for got.Load() < n {
+				time.Sleep(time.Millisecond)
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				want := got.Load() + n
+				text := fmt.Sprint(i)
+				if _, err := h.SetStatus(ctx, "alice", presence.StatusChange{CustomStatus: &text}); err != nil {
+					b.Fatal(err)
+				}
+				for got.Load() < want {
+					time.Sleep(20 * time.Microsecond)
+				}
+			}
+		})
+	}
+}
