@@ -52,6 +52,8 @@ type ClientMessage struct {
 
 	// subscribe, unsubscribe, get_presence
 	UserIDs []string `json:"user_ids,omitempty"`
+
+	RoomFields
 }
 
 // Welcome is the first message on every connection.

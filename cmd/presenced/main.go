@@ -43,6 +43,10 @@ func run(args []string) error {
 	fs.Float64Var(&cfg.RatePerSecond, "rate-limit", 20, "sustained client messages per second per connection")
 	fs.Float64Var(&cfg.RateBurst, "rate-burst", 50, "burst of client messages per connection")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 10e9, "bound on a graceful shutdown")
+	fs.IntVar(&cfg.Rooms.RoomAnnounceMax, "room-announce-max", 100, "largest room whose joins and leaves are sent one by one; larger rooms send summaries")
+	fs.DurationVar(&cfg.Rooms.RoomSummaryInterval, "room-summary-interval", 2e9, "how often a large room's changes are summarised")
+	fs.IntVar(&cfg.Rooms.MaxRoomsPerConnection, "max-rooms-per-connection", 100, "most rooms one connection may be in")
+	fs.IntVar(&cfg.Rooms.MaxRoomMembers, "max-room-members", 100000, "most members one room may have")
 	if err := applyEnv(fs); err != nil {
 		return err
 	}
