@@ -25,6 +25,9 @@ type roomEvent struct {
 	Count   int                  `json:"n,omitempty"`
 	Visible int                  `json:"vn,omitempty"`
 	V       uint64               `json:"v,omitempty"`
+	// InvOnly says only the member's invisibility changed: nothing the
+	// member itself could see.
+	InvOnly bool `json:"io,omitempty"`
 
 	// A cursor carries its sender's session, whether the sender is
 	// invisible, and the frame members receive, encoded once.
@@ -58,6 +61,11 @@ func (h *Hub) publishRoom(ctx context.Context, room string, ch *presence.RoomCha
 		Count: ch.Count, Visible: ch.Visible, V: ch.V}
 	if ch.Before != nil {
 		ev.WasInv = ch.Before.Invisible
+		if ch.After != nil && ch.Before.Invisible != ch.After.Invisible {
+			same := *ch.Before
+			same.Invisible = ch.After.Invisible
+			ev.InvOnly = same.Equal(ch.After)
+		}
 	}
 	h.publishRoomEvent(ctx, room, &ev)
 }

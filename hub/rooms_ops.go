@@ -44,6 +44,9 @@ func (h *Hub) JoinRoom(ctx context.Context, c *Client, room string, meta, reqID 
 			_ = h.unlistRoom(ctx, c, room)
 		}
 	}()
+	if err := h.checkRoomFull(ctx, rs, room, c.UserID); err != nil {
+		return err
+	}
 	if err := h.SetOnline(ctx, c, ""); err != nil {
 		return err
 	}
@@ -71,7 +74,7 @@ func (h *Hub) JoinRoom(ctx context.Context, c *Client, room string, meta, reqID 
 	ch, err := rs.UpdateRoom(ctx, room, c.UserID, func(m *presence.RoomMember, count int) (*presence.RoomMember, error) {
 		if m == nil {
 			if count >= h.cfg.MaxRoomMembers {
-				return nil, presence.Errorf(presence.CodeLimitExceeded, "room %s is full: at most %d members", room, h.cfg.MaxRoomMembers)
+				return nil, h.roomFull(room)
 			}
 			m = &presence.RoomMember{UserID: c.UserID, JoinedAt: now}
 		}
@@ -96,6 +99,31 @@ func (h *Hub) JoinRoom(ctx context.Context, c *Client, room string, meta, reqID 
 	}
 	joined = true
 	return nil
+}
+
+// checkRoomFull refuses a new member of a full room before the join opens
+// a presence session, so that a refused join changes nothing. The store
+// checks again when the member is written.
+func (h *Hub) checkRoomFull(ctx context.Context, rs RoomStore, room, userID string) error {
+	page, err := rs.RoomMembers(ctx, room, "", 0)
+	if err != nil {
+		return h.unavailable(err)
+	}
+	if page.Count < h.cfg.MaxRoomMembers {
+		return nil
+	}
+	rooms, err := h.UserRooms(ctx, "", userID)
+	if err != nil {
+		return err
+	}
+	if slices.Contains(rooms, room) {
+		return nil // another connection of a member
+	}
+	return h.roomFull(room)
+}
+
+func (h *Hub) roomFull(room string) error {
+	return presence.Errorf(presence.CodeLimitExceeded, "room %s is full: at most %d members", room, h.cfg.MaxRoomMembers)
 }
 
 // recheck closes the race between a join and the end of its session or a

@@ -332,6 +332,9 @@ func (f *memberFrames) forViewer(h *Hub, room, viewer string, ev *roomEvent) []b
 		}
 		return f.join
 	case before && after:
+		if self && ev.InvOnly {
+			return nil
+		}
 		if f.update == nil {
 			f.update = memberFrame(typeRoomUpdate, room, ev)
 		}
