@@ -3,8 +3,11 @@
 // changes on the Bus, and fans the changes it receives out to the local
 // subscribers through each viewer's privacy view.
 //
-// Lock order: topic shard lock, then a client's lock. The liveness lock is
-// never held with either. No lock is held across Store or Bus calls.
+// Lock order: topic shard lock, then a client's lock. For rooms: room shard
+// lock, then a room's lock, then a client's lock; the summary and cursor
+// queue locks are taken last. The liveness lock is never held with any of
+// them. No lock is held across Store or Bus calls, except that a shard's
+// lock is held while its topic is subscribed or unsubscribed on the Bus.
 package hub
 
 import (

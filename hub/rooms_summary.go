@@ -15,7 +15,14 @@ type summary struct {
 	start map[string]mark
 	end   map[string]mark
 	order []string // users in the order of their first change
+	// cut is set when more than summaryScan users changed: the others are
+	// not followed, and every viewer's summary is truncated.
+	cut bool
 }
+
+// summaryScan bounds the changed users a summary follows, so that a flush
+// costs at most members × summaryScan, however many joined at once.
+const summaryScan = 3 * MaxSummaryDelta
 
 // summarize adds ev to rt's pending summary. Called with rt.mu held.
 func (h *Hub) summarize(rt *roomTopic, ev *roomEvent) {
@@ -25,6 +32,10 @@ func (h *Hub) summarize(rt *roomTopic, ev *roomEvent) {
 	}
 	s := rt.sum
 	if _, ok := s.start[ev.User]; !ok {
+		if len(s.order) >= summaryScan {
+			s.cut = true
+			return
+		}
 		s.start[ev.User] = mark{present: ev.Was, invisible: ev.WasInv}
 		s.order = append(s.order, ev.User)
 	}
@@ -102,7 +113,7 @@ func (h *Hub) classes(s *summary, viewer string) []int8 {
 }
 
 func deltasOf(s *summary, cls []int8) deltas {
-	var d deltas
+	d := deltas{truncated: s.cut}
 	for i, u := range s.order {
 		switch cls[i] {
 		case classJoined:
@@ -130,10 +141,11 @@ func (h *Hub) flushSummary(rt *roomTopic) {
 	pub := h.classes(s, "")
 	d := deltasOf(s, pub)
 	shared := summaryFrame(rt, &d)
+	check := h.policyChecks(s)
 	n := 0
 	for c, sub := range rt.subs {
 		frame := shared
-		if !h.matchesPublic(s, pub, c.UserID) {
+		if !h.matchesPublic(s, pub, check, c.UserID) {
 			own := deltasOf(s, h.classes(s, c.UserID))
 			frame = summaryFrame(rt, &own)
 		}
@@ -144,22 +156,46 @@ func (h *Hub) flushSummary(rt *roomTopic) {
 		c.Send(frame)
 		n++
 	}
-	h.m.Delivered(n)
+	h.m.MessagesOut.WithLabelValues(typeRoomSummary).Add(float64(n))
 }
 
 // matchesPublic reports whether viewer sees the summary as the public
-// does. Without a Policy only the changed users themselves differ.
-func (h *Hub) matchesPublic(s *summary, pub []int8, viewer string) bool {
-	if h.cfg.Policy == nil {
-		_, changed := s.start[viewer]
-		return !changed
+// does: viewer is none of the changed users (who see themselves even
+// invisible), and the Policy hides none of those in check from viewer.
+func (h *Hub) matchesPublic(s *summary, pub []int8, check []int, viewer string) bool {
+	if _, changed := s.start[viewer]; changed {
+		return false
 	}
-	for i, u := range s.order {
-		if h.classify(s, viewer, u) != pub[i] {
+	for _, i := range check {
+		if h.classify(s, viewer, s.order[i]) != pub[i] {
 			return false
 		}
 	}
 	return true
+}
+
+// Restricter is an optional ability of a Policy. Restricted reports
+// whether the Policy may show target to anyone at less than LevelFull;
+// fan-outs to many viewers (room summaries) then ask Level only about the
+// targets that are.
+type Restricter interface {
+	Restricted(target string) bool
+}
+
+// policyChecks returns the indices of the changed users whose view may
+// depend on the viewer under the Policy.
+func (h *Hub) policyChecks(s *summary) []int {
+	if h.cfg.Policy == nil {
+		return nil
+	}
+	r, _ := h.cfg.Policy.(Restricter)
+	var out []int
+	for i, u := range s.order {
+		if r == nil || r.Restricted(u) {
+			out = append(out, i)
+		}
+	}
+	return out
 }
 
 func summaryFrame(rt *roomTopic, d *deltas) []byte {

@@ -44,6 +44,18 @@ func (p hidePolicy) Level(viewer, target string) presence.Level {
 	return presence.LevelFull
 }
 
+// restricting is hidePolicy with the Restricter ability.
+type restricting struct{ hidePolicy }
+
+func (p restricting) Restricted(target string) bool {
+	for _, hidden := range p.hidePolicy {
+		if hidden[target] {
+			return true
+		}
+	}
+	return false
+}
+
 func withRooms(mutate func(*Config)) func(*Config) {
 	return func(c *Config) {
 		c.Rooms = memstore.NewRooms()
@@ -105,9 +117,15 @@ func TestPolicyHidesMembersAndTheirCursors(t *testing.T) {
 }
 
 func TestSummaryHidesByPolicyAndIsCappedWithAFlag(t *testing.T) {
+	hide := hidePolicy{"alice": {"u007": true}}
+	t.Run("Policy", func(t *testing.T) { testSummaryPolicy(t, hide) })
+	t.Run("Restricter", func(t *testing.T) { testSummaryPolicy(t, restricting{hide}) })
+}
+
+func testSummaryPolicy(t *testing.T, p Policy) {
 	h, clock := newHub(t, withRooms(func(c *Config) {
 		c.RoomAnnounceMax = 1
-		c.Policy = hidePolicy{"alice": {"u007": true}}
+		c.Policy = p
 	}))
 	_, ar := member(t, h, "alice", "big")
 	_, br := member(t, h, "bob", "big")
@@ -127,6 +145,21 @@ func TestSummaryHidesByPolicyAndIsCappedWithAFlag(t *testing.T) {
 	}
 	if as.Count != 152 || len(as.Joined) != MaxSummaryDelta || !as.Truncated || as.Joined[7] != "u006" || as.Joined[8] != "u008" {
 		t.Fatalf("alice's summary: count %d, joined %v", as.Count, as.Joined[:10])
+	}
+}
+
+func TestSummaryOfAMassJoinIsCut(t *testing.T) {
+	h, clock := newHub(t, withRooms(func(c *Config) { c.RoomAnnounceMax = 1 }))
+	_, ar := member(t, h, "alice", "big")
+	for i := range summaryScan + 20 {
+		member(t, h, fmt.Sprintf("u%03d", i), "big")
+	}
+	clock.Advance(2 * time.Second)
+	h.Tick(context.Background())
+	waitFor(t, "the summary", func() bool { return len(ar.roomFrames("room_summary")) == 1 })
+	s := ar.roomFrames("room_summary")[0]
+	if s.Count != summaryScan+21 || len(s.Joined) != MaxSummaryDelta || !s.Truncated {
+		t.Fatalf("summary: count %d, %d joined, truncated %v", s.Count, len(s.Joined), s.Truncated)
 	}
 }
 

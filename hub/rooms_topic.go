@@ -293,7 +293,7 @@ func (h *Hub) deliverMember(rt *roomTopic, ev *roomEvent) {
 			n++
 		}
 	}
-	h.m.Delivered(n)
+	h.m.MessagesOut.WithLabelValues("room_event").Add(float64(n))
 }
 
 // sees reports whether viewer sees user as a member with the given mark:
