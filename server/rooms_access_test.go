@@ -91,11 +91,8 @@ func TestRoomAccessFollowsTheTokenClaim(t *testing.T) {
 
 func TestInvisibleMembersAreNotListedAndSendNoCursors(t *testing.T) {
 	h := start(t, nil)
-	alice := h.dial("alice", "web")
-	h.join(alice, "doc:1", nil)
-	carol := h.dial("carol", "web")
-	h.join(carol, "doc:1", nil)
-	h.roomMsg(alice, protocol.TypeRoomJoin)
+	c := h.inRoom("doc:1", "alice", "carol")
+	alice, carol := c[0], c[1]
 
 	if err := carol.SetStatus(ctx5(t), map[string]any{"status": "invisible"}); err != nil {
 		t.Fatal(err)

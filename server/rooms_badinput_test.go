@@ -10,11 +10,8 @@ import (
 
 func TestBadRoomMessagesGetClearErrorsAndChangeNothing(t *testing.T) {
 	h := start(t, nil)
-	alice := h.dial("alice", "web")
-	h.join(alice, "doc:1", map[string]any{"mode": "viewing"})
-	bob := h.dial("bob", "web")
-	h.join(bob, "doc:1", nil)
-	h.roomMsg(alice, "room_join")
+	c := h.inRoom("doc:1", "alice", "bob")
+	alice, bob := c[0], c[1]
 	before, err := alice.RoomMembers(ctx5(t), "doc:1", "", 0)
 	if err != nil {
 		t.Fatal(err)
@@ -56,7 +53,7 @@ func TestBadRoomMessagesGetClearErrorsAndChangeNothing(t *testing.T) {
 	}
 	// Nothing changed: the room, alice's rooms, and nobody was told anything.
 	after, err := alice.RoomMembers(ctx5(t), "doc:1", "", 0)
-	if err != nil || after.V != before.V || string(after.Members[0].Connections[0].Meta) != `{"mode":"viewing"}` {
+	if err != nil || after.V != before.V || string(after.Members[0].Connections[0].Meta) != `{}` {
 		t.Fatalf("after bad input: %+v, %v (before v%d)", after, err, before.V)
 	}
 	code, body := h.api("GET", "/v1/users/alice/rooms", nil, "")

@@ -35,11 +35,8 @@ func (h *harness) cursorX(c *client.Conn) (x int, from protocol.RoomMessage) {
 
 func TestCursorsAreRateLimitedAndTheLastAlwaysArrives(t *testing.T) {
 	h := start(t, nil)
-	alice := h.dial("alice", "web")
-	h.join(alice, "doc:1", nil)
-	bob := h.dial("bob", "web")
-	h.join(bob, "doc:1", nil)
-	h.roomMsg(alice, protocol.TypeRoomJoin)
+	c := h.inRoom("doc:1", "alice", "bob")
+	alice, bob := c[0], c[1]
 	bobTab := h.dial("bob", "web")
 	h.join(bobTab, "doc:1", nil)
 	h.roomMsg(alice, protocol.TypeRoomUpdate)
@@ -90,16 +87,13 @@ func TestCursorsAreRateLimitedAndTheLastAlwaysArrives(t *testing.T) {
 
 func TestCursorAllowanceIsSeparateFromTheRateLimit(t *testing.T) {
 	h := start(t, func(c *server.Config) { c.RatePerSecond = 1; c.RateBurst = 2 })
-	alice := h.dial("alice", "web")
-	h.join(alice, "doc:1", nil)
-	bob := h.dial("bob", "web")
-	h.join(bob, "doc:1", nil)
+	c := h.inRoom("doc:1", "alice", "bob")
+	alice, bob := c[0], c[1]
 	// 100 cursors with the clock standing still pass: they have their own
 	// allowance (120 a second), and collapse to the first and the last.
 	for x := 1; x <= 100; x++ {
 		h.sendCursor(bob, "doc:1", x)
 	}
-	h.roomMsg(alice, protocol.TypeRoomJoin)
 	if x, _ := h.cursorX(alice); x != 1 {
 		t.Fatalf("first cursor x = %d", x)
 	}

@@ -81,3 +81,19 @@ func mustJSON(t interface{ Fatalf(string, ...any) }, b []byte, v any) {
 		t.Fatalf("decoding %s: %v", b, err)
 	}
 }
+
+// inRoom dials each user (device web) and joins them to room in order,
+// consuming the joins each connection hears of the later ones, so every
+// connection starts quiet.
+func (h *harness) inRoom(room string, users ...string) []*client.Conn {
+	h.t.Helper()
+	conns := make([]*client.Conn, len(users))
+	for i, u := range users {
+		conns[i] = h.dial(u, "web")
+		h.join(conns[i], room, nil)
+		for _, earlier := range conns[:i] {
+			h.roomMsg(earlier, protocol.TypeRoomJoin)
+		}
+	}
+	return conns
+}

@@ -101,15 +101,12 @@ func TestRoomMetaUpdates(t *testing.T) {
 
 func TestRoomLeaveByGraceAndReconnectWithinIt(t *testing.T) {
 	h := start(t, nil)
-	alice := h.dial("alice", "web")
-	h.join(alice, "doc:1", nil)
-	bob := h.dial("bob", "web")
-	h.join(bob, "doc:1", nil)
-	h.roomMsg(alice, protocol.TypeRoomJoin)
+	c := h.inRoom("doc:1", "alice", "bob")
+	alice := c[0]
 
 	// A reconnect within the grace is a second connection of bob: an
 	// update, and another when the old one's grace ends; never a leave.
-	h.gone(bob, true)
+	h.gone(c[1], true)
 	h.advance(3*time.Second, time.Second, alice)
 	again := h.dial("bob", "web")
 	h.join(again, "doc:1", nil)
