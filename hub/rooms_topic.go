@@ -17,9 +17,8 @@ import (
 type roomTopic struct {
 	name string
 
-	mu      sync.Mutex
-	subs    map[*Client]*roomSub
-	pending map[*roomSub]struct{} // subs waiting for their room_state
+	mu   sync.Mutex
+	subs map[*Client]*roomSub
 	// seen holds, per user, the newest event applied: an event at or below
 	// it is stale (events are published after the store write, so two of
 	// them may cross) and is dropped.
@@ -28,10 +27,11 @@ type roomTopic struct {
 	// an unknown user at or below it is stale too.
 	horizon uint64
 	pruneAt int
-	// count, visible and v are the room's counts at its newest event.
-	count, visible int
-	v              uint64
-	sum            *summary // large-room changes not yet summarised
+	// visible and v are the room's visible count and version at its newest
+	// event.
+	visible int
+	v       uint64
+	sum     *summary // large-room changes not yet summarised
 }
 
 // mark is what a node remembers of one member.
@@ -135,7 +135,7 @@ func (h *Hub) attachRoom(c *Client, name string, sub *roomSub) error {
 	defer s.mu.Unlock()
 	rt := s.m[name]
 	if rt == nil {
-		rt = &roomTopic{name: name, subs: make(map[*Client]*roomSub), pending: make(map[*roomSub]struct{}),
+		rt = &roomTopic{name: name, subs: make(map[*Client]*roomSub),
 			seen: make(map[string]mark), pruneAt: minPrune}
 		if err := h.cfg.Bus.Subscribe(roomBusTopic(name), func(p []byte) { h.receiveRoom(name, p) }); err != nil {
 			return h.unavailable(err)
@@ -154,7 +154,6 @@ func (h *Hub) attachRoom(c *Client, name string, sub *roomSub) error {
 	rt.mu.Lock()
 	sub.snapV = pending
 	rt.subs[c] = sub
-	rt.pending[sub] = struct{}{}
 	rt.mu.Unlock()
 	h.rooms.sessMu.Lock()
 	h.rooms.bySession[c.SessionID] = c
@@ -178,7 +177,6 @@ func (h *Hub) detachRoom(c *Client, sub *roomSub) {
 	if rt.subs[c] == sub {
 		delete(rt.subs, c)
 	}
-	delete(rt.pending, sub)
 	sub.detached, sub.held, sub.heldSum = true, nil, nil
 	rt.mu.Unlock()
 	h.dropCursor(sub)
@@ -237,7 +235,7 @@ func (rt *roomTopic) accept(ev *roomEvent) bool {
 	}
 	rt.seen[ev.User] = mark{v: ev.V, present: ev.Member != nil, invisible: ev.Member != nil && ev.Member.Invisible}
 	if ev.V > rt.v {
-		rt.v, rt.count, rt.visible = ev.V, ev.Count, ev.Visible
+		rt.v, rt.visible = ev.V, ev.Visible
 	}
 	if len(rt.seen) >= rt.pruneAt {
 		rt.prune()
@@ -366,7 +364,6 @@ func (h *Hub) install(c *Client, sub *roomSub, v uint64, frame []byte, force boo
 		}
 	}
 	sub.snapV = v
-	delete(rt.pending, sub)
 	c.Send(frame)
 	for _, ev := range sub.held {
 		if ev.V > v {
