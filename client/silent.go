@@ -16,6 +16,12 @@ import (
 // what the server sees of a client whose process or network froze. The
 // caller closes the returned conn when done.
 func DialSilent(ctx context.Context, base string, opts Options) (net.Conn, error) {
+	return DialSilentAfter(ctx, base, opts, `{"type":"set_online"}`)
+}
+
+// DialSilentAfter is DialSilent sending the given messages (each under 126
+// bytes) before going silent.
+func DialSilentAfter(ctx context.Context, base string, opts Options, messages ...string) (net.Conn, error) {
 	raw, err := URL(base, opts)
 	if err != nil {
 		return nil, err
@@ -47,9 +53,11 @@ func DialSilent(ctx context.Context, base string, opts Options) (net.Conn, error
 		conn.Close()
 		return nil, &HandshakeError{Status: resp.StatusCode, Err: fmt.Errorf("status %s", resp.Status)}
 	}
-	if _, err := conn.Write(maskedText([]byte(`{"type":"set_online"}`))); err != nil {
-		conn.Close()
-		return nil, err
+	for _, m := range messages {
+		if _, err := conn.Write(maskedText([]byte(m))); err != nil {
+			conn.Close()
+			return nil, err
+		}
 	}
 	return conn, nil
 }

@@ -29,6 +29,7 @@ type conn struct {
 	rejected    int   // messages refused since the window started
 	windowStart int64
 	lastErrorAt int64
+	cursors     bucket
 }
 
 var (
@@ -88,7 +89,7 @@ func (c *conn) OnMessage(ws *wsconn.Conn, data []byte) {
 	h := c.g.hub
 	h.Touch(c.client)
 	now := h.Now().UnixNano()
-	if !c.allow(now) {
+	if !c.allowFrame(data, now) {
 		c.refuse(now)
 		return
 	}
@@ -161,6 +162,9 @@ func (c *conn) dispatch(ctx context.Context, msg *protocol.ClientMessage) error 
 		return nil
 	case protocol.TypeSetPrivacy, protocol.TypeGetPrivacy, protocol.TypeBlock, protocol.TypeUnblock:
 		return c.privacyMessage(ctx, msg)
+	case protocol.TypeJoinRoom, protocol.TypeLeaveRoom, protocol.TypeUpdateRoomMeta,
+		protocol.TypeRoomHeartbeat, protocol.TypeCursor, protocol.TypeRoomMembers:
+		return c.dispatchRoom(ctx, msg)
 	case "":
 		return presence.Errorf(presence.CodeUnknownType, "message has no \"type\"")
 	default:

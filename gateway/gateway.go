@@ -117,6 +117,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	cs := &conn{g: g, tokens: g.cfg.RateBurst}
 	cs.client = g.hub.Open(id.UserID, device, id.Expires, cs)
+	cs.client.AllowRooms(roomPatterns(id, g.cfg.Dev))
 	c, err := g.ws.Upgrade(w, r, cs, nil)
 	if err != nil {
 		g.hub.Disconnect(cs.client)

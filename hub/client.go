@@ -31,8 +31,9 @@ type Client struct {
 	touched int64
 	// subs maps each watched topic to the last version this client was
 	// sent; pending means a snapshot is on its way and drops every update.
-	subs map[*topic]uint64
-	out  outbox
+	subs  map[*topic]uint64
+	out   outbox
+	rooms clientRooms
 }
 
 const pending = ^uint64(0)

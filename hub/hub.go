@@ -3,8 +3,11 @@
 // changes on the Bus, and fans the changes it receives out to the local
 // subscribers through each viewer's privacy view.
 //
-// Lock order: topic shard lock, then a client's lock. The liveness lock is
-// never held with either. No lock is held across Store or Bus calls.
+// Lock order: topic shard lock, then a client's lock. For rooms: room shard
+// lock, then a room's lock, then a client's lock; the summary and cursor
+// queue locks are taken last. The liveness lock is never held with any of
+// them. No lock is held across Store or Bus calls, except that a shard's
+// lock is held while its topic is subscribed or unsubscribed on the Bus.
 package hub
 
 import (
@@ -97,6 +100,7 @@ type Config struct {
 	Logger  *slog.Logger
 	// Metrics receives the hub's counters. Nil means unregistered ones.
 	Metrics *metrics.Metrics
+	RoomConfig
 }
 
 // storeSlack is how far past the TTL a session's stored deadline lies: the
@@ -150,7 +154,7 @@ func (c *Config) setDefaults() error {
 	if c.Metrics == nil {
 		c.Metrics = metrics.New(nil)
 	}
-	return nil
+	return c.setRoomDefaults()
 }
 
 // Hub is one node's presence engine. Its methods are safe for concurrent use.
@@ -161,6 +165,7 @@ type Hub struct {
 	m      *metrics.Metrics
 
 	topics   topicIndex
+	rooms    roomIndex
 	live     liveness
 	writers  writerPool
 	clientMu sync.Mutex
@@ -187,6 +192,7 @@ func New(cfg Config) (*Hub, error) {
 		stop:    make(chan struct{}),
 	}
 	h.topics.init()
+	h.rooms.init()
 	h.live.init()
 	h.writers.start(cfg.Writers, &h.done)
 	if err := cfg.Bus.Subscribe(controlTopic, h.control); err != nil {
@@ -205,6 +211,7 @@ func (h *Hub) Now() time.Time { return h.cfg.Clock.Now() }
 // Start runs the timer loop that pings quiet connections and processes due
 // deadlines every TickInterval, until Close.
 func (h *Hub) Start() {
+	h.startCursorFlusher()
 	h.done.Add(1)
 	go func() {
 		defer h.done.Done()
@@ -230,6 +237,7 @@ func (h *Hub) Tick(ctx context.Context) {
 	now := h.Now()
 	h.checkLiveness(ctx, now)
 	h.reap(ctx, now)
+	h.roomTick(ctx, now)
 }
 
 // Close stops the timer loop and the writers. Connections are closed by the

@@ -160,6 +160,7 @@ func (h *Hub) Disconnect(c *Client) {
 	c.mu.Unlock()
 
 	h.live.remove(c)
+	h.detachRooms(c)
 	h.clientMu.Lock()
 	delete(h.clients, c)
 	h.dropByUserLocked(c)
@@ -244,11 +245,12 @@ func (h *Hub) update(ctx context.Context, userID string, op func(st *presence.Us
 	now := h.Now()
 	var v0 uint64
 	var wasInvisible bool
-	var ended []presence.Session
+	var ended, inRooms []presence.Session
 	st, err := h.cfg.Store.Update(ctx, userID, func(st *presence.UserState) error {
 		st.UserID = userID
 		before := st.Fold()
 		v0, wasInvisible = st.Version, before.Invisible
+		inRooms = roomSessions(st)
 		if err := op(st); err != nil {
 			return err
 		}
@@ -259,6 +261,7 @@ func (h *Hub) update(ctx context.Context, userID string, op func(st *presence.Us
 		return st, h.unavailable(err)
 	}
 	h.ended(ended)
+	h.roomsAfterUpdate(ctx, &st, inRooms, wasInvisible)
 	if st.Version != v0 {
 		h.publish(ctx, &st, wasInvisible)
 	}

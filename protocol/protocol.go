@@ -65,6 +65,8 @@ type ClientMessage struct {
 
 	// block, unblock
 	UserID string `json:"user_id,omitempty"`
+
+	RoomFields
 }
 
 // Privacy is the reply to set_privacy and get_privacy: the user's

@@ -48,6 +48,8 @@ type Config struct {
 	MaxSubscriptions  int
 	RatePerSecond     float64
 	RateBurst         float64
+	// Rooms: see hub.RoomConfig (its Rooms store is filled in here).
+	Rooms hub.RoomConfig
 	// ShutdownTimeout bounds a graceful shutdown. Zero means 10s.
 	ShutdownTimeout time.Duration
 
@@ -146,6 +148,7 @@ func New(cfg Config) (*Server, error) {
 		TickInterval:      cfg.TickInterval,
 		Logger:            log,
 		Metrics:           m,
+		RoomConfig:        roomConfig(cfg.Rooms),
 	})
 	if err != nil {
 		_ = st.close()
@@ -226,7 +229,16 @@ func clockFunc(c presence.Clock) func() time.Time {
 	return c.Now
 }
 
+// roomConfig fills in the room store: the embedded one unless given.
+func roomConfig(c hub.RoomConfig) hub.RoomConfig {
+	if c.Rooms == nil {
+		c.Rooms = memstore.NewRooms()
+	}
+	return c
+}
+
 var (
-	_ hub.Store = (*memstore.Store)(nil)
-	_ hub.Bus   = (*localbus.Bus)(nil)
+	_ hub.Store     = (*memstore.Store)(nil)
+	_ hub.RoomStore = (*memstore.Rooms)(nil)
+	_ hub.Bus       = (*localbus.Bus)(nil)
 )

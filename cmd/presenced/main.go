@@ -46,6 +46,10 @@ func run(args []string) error {
 	fs.StringVar(&cfg.DataDir, "data-dir", "./data", "directory of the database file (presenced.db)")
 	fs.StringVar(&cfg.DefaultVisibility, "default-visibility", "", "who sees users who set no visibility: everyone, contacts or nobody (default contacts; everyone with --dev)")
 	fs.BoolVar(&cfg.LastSeenReciprocity, "last-seen-reciprocity", false, "a user who hides their last-seen from everyone sees no one's")
+	fs.IntVar(&cfg.Rooms.RoomAnnounceMax, "room-announce-max", 100, "largest room whose joins and leaves are sent one by one; larger rooms send summaries")
+	fs.DurationVar(&cfg.Rooms.RoomSummaryInterval, "room-summary-interval", 2e9, "how often a large room's changes are summarised")
+	fs.IntVar(&cfg.Rooms.MaxRoomsPerConnection, "max-rooms-per-connection", 100, "most rooms one connection may be in")
+	fs.IntVar(&cfg.Rooms.MaxRoomMembers, "max-room-members", 100000, "most members one room may have")
 	if err := applyEnv(fs); err != nil {
 		return err
 	}

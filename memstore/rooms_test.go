@@ -1,0 +1,13 @@
+package memstore_test
+
+import (
+	"testing"
+
+	"github.com/presenced/presenced/hub"
+	"github.com/presenced/presenced/hub/roomstoretest"
+	"github.com/presenced/presenced/memstore"
+)
+
+func TestRoomStoreContract(t *testing.T) {
+	roomstoretest.Run(t, func(*testing.T) hub.RoomStore { return memstore.NewRooms() })
+}
