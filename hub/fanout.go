@@ -42,8 +42,12 @@ func (h *Hub) publish(ctx context.Context, st *presence.UserState, wasInvisible 
 	}
 }
 
-// receive handles a bus payload for a watched user.
+// receive handles a bus payload for a watched user; nil asks for a re-read.
 func (h *Hub) receive(name string, payload []byte) {
+	if payload == nil {
+		h.resync(name)
+		return
+	}
 	var ev event
 	if err := json.Unmarshal(payload, &ev); err != nil || ev.Kind != kindPresence || ev.Presence == nil {
 		h.log.Warn("bad bus payload", "topic", name, "err", err)

@@ -31,7 +31,8 @@ type Store interface {
 	// Load returns the states of the given users; unknown users are absent.
 	Load(ctx context.Context, userIDs []string) (map[string]presence.UserState, error)
 	// ClaimDue returns up to max users whose deadline is at or before now,
-	// each handed to one caller only across every node.
+	// each handed to one caller only across every node. With an error it may
+	// still return users it claimed; the caller settles them.
 	ClaimDue(ctx context.Context, now time.Time, max int) ([]string, error)
 }
 
@@ -42,9 +43,13 @@ type Bus interface {
 	// included.
 	Publish(ctx context.Context, topic string, payload []byte) error
 	// Subscribe starts delivering topic's payloads to deliver. The hub calls
-	// it once per topic and pairs it with one Unsubscribe.
+	// it once per topic, under its locks, and pairs it with one Unsubscribe,
+	// so it must not block: a bus that subscribes asynchronously records the
+	// interest and returns. deliver(nil) tells the hub that the subscription
+	// took effect or was re-established and payloads published before may
+	// have been missed; the hub re-reads the topic's state.
 	Subscribe(topic string, deliver func(payload []byte)) error
-	// Unsubscribe stops delivering topic.
+	// Unsubscribe stops delivering topic. Like Subscribe it must not block.
 	Unsubscribe(topic string) error
 }
 
@@ -101,8 +106,12 @@ type Config struct {
 
 // storeSlack is how far past the TTL a session's stored deadline lies: the
 // node holding a connection ends it at the TTL itself; the store's deadline
-// is the backstop that ends the sessions of a node that died.
-const storeSlack = 2 * time.Second
+// is the backstop that ends the sessions of a node that died, so it sets
+// how long after a node's death its users go offline (TTL + slack at most).
+// A live session is refreshed about once per heartbeat interval, so the
+// margin against a late refresh is TTL − interval + slack; the slack itself
+// only needs to cover one tick and the store's latency.
+const storeSlack = 500 * time.Millisecond
 
 func (c *Config) setDefaults() error {
 	if c.Store == nil || c.Bus == nil {
@@ -167,9 +176,11 @@ type Hub struct {
 	clients  map[*Client]struct{}
 	byUser   map[string][]*Client
 
-	tickMu sync.Mutex // one Tick at a time
-	stop   chan struct{}
-	done   sync.WaitGroup
+	resyncs resyncer
+	reaping reapState
+	tickMu  sync.Mutex // one Tick at a time
+	stop    chan struct{}
+	done    sync.WaitGroup
 }
 
 // New returns a Hub. Call Start to run its timers and Close to stop them.
@@ -188,11 +199,14 @@ func New(cfg Config) (*Hub, error) {
 	}
 	h.topics.init()
 	h.live.init()
+	h.resyncs.init()
 	h.writers.start(cfg.Writers, &h.done)
 	if err := cfg.Bus.Subscribe(controlTopic, h.control); err != nil {
 		h.writers.stop()
 		return nil, fmt.Errorf("hub: subscribing the control topic: %w", err)
 	}
+	h.done.Add(1)
+	go h.runResync()
 	return h, nil
 }
 

@@ -73,18 +73,47 @@ func (h *Hub) checkClient(ctx context.Context, c *Client, now time.Time) {
 	}
 	c.mu.Unlock()
 	if refresh {
-		expires := last.Add(h.cfg.HeartbeatTTL + storeSlack)
-		if _, err := h.update(ctx, c.UserID, func(st *presence.UserState) error {
-			st.Touch(c.SessionID, last, expires)
-			return nil
-		}); err != nil {
-			h.log.Warn("could not refresh session", "user", c.UserID, "err", err)
-		}
+		h.refresh(ctx, c, last)
 	}
 	if exp := c.expires.Load(); exp != 0 && exp < next.UnixNano() {
 		next = time.Unix(0, exp)
 	}
 	h.live.schedule(c, next)
+}
+
+// refresh writes a session's last sign of life and moves its stored
+// expiry. A session missing from the store while its connection is open
+// was lost there (ended by another node's reaper after a late refresh or a
+// store outage, or lost in a store failover): it is written back, so the
+// store converges on the connections that exist.
+func (h *Hub) refresh(ctx context.Context, c *Client, last time.Time) {
+	expires := last.Add(h.cfg.HeartbeatTTL + storeSlack)
+	reasserted := false
+	if _, err := h.update(ctx, c.UserID, func(st *presence.UserState) error {
+		reasserted = false
+		if st.Session(c.SessionID) != nil {
+			st.Touch(c.SessionID, last, expires)
+			return nil
+		}
+		c.mu.Lock()
+		live, device, idle, active := c.session && !c.closed, c.device, c.idle, c.activeAt
+		c.mu.Unlock()
+		if !live {
+			return nil // ended meanwhile by this node: nothing to restore
+		}
+		reasserted = true
+		return st.Connect(presence.Session{
+			ID: c.SessionID, Device: device, Node: h.cfg.Node, Idle: idle,
+			ActiveAt: active, LastSeen: last, ExpiresAt: expires,
+		})
+	}); err != nil {
+		h.log.Warn("could not refresh session", "user", c.UserID, "err", err)
+		return
+	}
+	if reasserted {
+		h.m.Inc(h.m.Expiries, "reasserted")
+		h.log.Info("session was missing from the store; written back", "user", c.UserID, "session", c.SessionID)
+	}
 }
 
 // expire ends a connection that gave no sign of life for the TTL: its
@@ -112,19 +141,45 @@ func (h *Hub) expire(ctx context.Context, c *Client, last time.Time) {
 // the rest of the node.
 const reapBatch = 1000
 
+// reapHold is how long the reaper waits after the store comes back from
+// an outage: long enough for every node to write back its live sessions
+// (see Reassert), whose stored expiries may have passed meanwhile, before
+// any of them is ended for it. Entries claimed at recovery come due again
+// after their lease.
+const reapHold = 2 * time.Second
+
+// reapState tracks store failures across ticks; touched by Tick only.
+type reapState struct {
+	failing   bool
+	holdUntil time.Time
+}
+
 // reap settles every user whose stored deadline has come: sessions past
 // their grace or stored TTL end, statuses expire, idle timers fire.
 func (h *Hub) reap(ctx context.Context, now time.Time) {
+	rs := &h.reaping
+	if now.Before(rs.holdUntil) {
+		return
+	}
 	for range 10 {
 		ids, err := h.cfg.Store.ClaimDue(ctx, now, reapBatch)
-		if err != nil {
-			h.log.Warn("claiming due deadlines failed", "err", err)
+		if err == nil && rs.failing {
+			rs.failing = false
+			rs.holdUntil = now.Add(reapHold)
+			h.log.Info("store reachable again; expiring after a hold", "hold", reapHold)
 			return
 		}
 		for _, id := range ids {
 			if _, err := h.update(ctx, id, func(*presence.UserState) error { return nil }); err != nil {
 				h.log.Warn("settling due user failed", "user", id, "err", err)
 			}
+		}
+		if err != nil {
+			if !rs.failing {
+				h.log.Warn("claiming due deadlines failed; retrying every tick", "err", err)
+			}
+			rs.failing = true
+			return
 		}
 		if len(ids) < reapBatch {
 			return

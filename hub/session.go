@@ -69,9 +69,10 @@ func (h *Hub) SetOnline(ctx context.Context, c *Client, device string) error {
 	dev := c.device
 	c.session = true
 	c.touched = c.lastSign.Load()
+	now := h.Now()
+	c.idle, c.activeAt = false, now
 	c.mu.Unlock()
 
-	now := h.Now()
 	last := c.LastSign()
 	sess := presence.Session{
 		ID: c.SessionID, Device: dev, Node: h.cfg.Node,
@@ -94,6 +95,12 @@ func (h *Hub) SetIdle(ctx context.Context, c *Client, idle bool) error {
 		return presence.Errorf(presence.CodeInvalidArgument, "no presence session: send set_online or heartbeat first")
 	}
 	now := h.Now()
+	c.mu.Lock()
+	c.idle = idle
+	if !idle {
+		c.activeAt = now
+	}
+	c.mu.Unlock()
 	_, err := h.update(ctx, c.UserID, func(st *presence.UserState) error {
 		st.SetIdle(c.SessionID, idle, now)
 		return nil
@@ -202,8 +209,13 @@ func (h *Hub) Kick(ctx context.Context, userID string) error {
 	return nil
 }
 
-// control handles a payload on the control topic.
+// control handles a payload on the control topic. Nil (a re-established
+// subscription) needs nothing: a kick missed meanwhile already ended the
+// sessions in the store.
 func (h *Hub) control(payload []byte) {
+	if payload == nil {
+		return
+	}
 	var ev event
 	if err := json.Unmarshal(payload, &ev); err != nil {
 		h.log.Warn("bad control payload", "err", err)
@@ -223,12 +235,30 @@ func (h *Hub) closeUser(userID string, code int, reason string) {
 		}
 	}
 	h.clientMu.Unlock()
+	var ids []string
 	for _, c := range victims {
 		c.mu.Lock()
+		if c.session {
+			ids = append(ids, c.SessionID)
+		}
 		c.session = false // its session already ended; no grace
 		c.mu.Unlock()
 		h.m.Inc(h.m.Closes, "kicked")
 		c.sink.Close(code, reason)
+	}
+	if len(ids) == 0 {
+		return
+	}
+	// A liveness refresh racing with the kick may have written a session
+	// back between the kick's update and this message; end it again.
+	now := h.Now()
+	if _, err := h.update(context.Background(), userID, func(st *presence.UserState) error {
+		for _, id := range ids {
+			st.Remove(id, now)
+		}
+		return nil
+	}); err != nil {
+		h.log.Warn("could not end kicked sessions; they end at their stored deadline", "user", userID, "err", err)
 	}
 }
 
