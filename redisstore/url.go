@@ -30,6 +30,9 @@ func ParseURL(raw string) (opt rueidis.ClientOption, cluster bool, err error) {
 	if i := strings.IndexAny(rest, "/?"); i >= 0 {
 		authority, tail = rest[:i], rest[i:]
 	}
+	if tail == "/" || strings.HasPrefix(tail, "/?") {
+		tail = tail[1:] // an empty path is database 0; rueidis wants none
+	}
 	userinfo, hostlist := "", authority
 	if i := strings.LastIndexByte(authority, '@'); i >= 0 {
 		userinfo, hostlist = authority[:i+1], authority[i+1:]

@@ -24,6 +24,7 @@ import (
 	"github.com/presenced/presenced/metrics"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/protocol"
+	"github.com/presenced/presenced/redisstore"
 )
 
 // Config is a node's configuration; cmd/presenced fills it from flags.
@@ -49,6 +50,11 @@ type Config struct {
 	// ShutdownTimeout bounds a graceful shutdown. Zero means 10s.
 	ShutdownTimeout time.Duration
 
+	// RedisURL, when set, keeps all shared state in Redis or Redis Cluster
+	// (see redisstore.ParseURL) so that several nodes serve one user base.
+	// Empty means the embedded single-node store.
+	RedisURL string
+
 	// Clock drives every timed rule. Nil means the system clock.
 	Clock presence.Clock
 	// TickInterval is how often deadlines are processed. Zero means 50ms.
@@ -65,6 +71,7 @@ type Server struct {
 	log  *slog.Logger
 	hub  *hub.Hub
 	gw   *gateway.Gateway
+	be   *backend
 	http *http.Server
 	ln   net.Listener
 	done chan error
@@ -106,9 +113,13 @@ func New(cfg Config) (*Server, error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg)
 
+	be, err := openBackend(&cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	h, err := hub.New(hub.Config{
-		Store:             memstore.New(),
-		Bus:               localbus.New(),
+		Store:             be.store,
+		Bus:               be.bus,
 		Clock:             cfg.Clock,
 		HeartbeatInterval: cfg.HeartbeatInterval,
 		HeartbeatTTL:      cfg.HeartbeatTTL,
@@ -120,30 +131,34 @@ func New(cfg Config) (*Server, error) {
 		Metrics:           m,
 	})
 	if err != nil {
+		be.close()
 		return nil, err
 	}
+	be.hub.Store(h)
 	gw, err := gateway.New(gateway.Config{
-		Hub: h, Verifier: verifier, Dev: cfg.Dev,
+		Hub: h, Verifier: verifier, Dev: cfg.Dev, Ready: be.ready,
 		MaxMessageBytes: cfg.MaxMessageBytes,
 		RatePerSecond:   cfg.RatePerSecond, RateBurst: cfg.RateBurst,
 		Logger: log, Metrics: m,
 	})
 	if err != nil {
 		h.Close()
+		be.close()
 		return nil, err
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /v1/ws", gw)
-	httpapi.New(httpapi.Config{Hub: h, APIKey: cfg.APIKey, Verifier: verifier, Gatherer: reg, Logger: log}).Register(mux)
+	httpapi.New(httpapi.Config{Hub: h, APIKey: cfg.APIKey, Verifier: verifier, Ready: be.ready, Gatherer: reg, Logger: log}).Register(mux)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		_ = gw.Shutdown(context.Background())
 		h.Close()
+		be.close()
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	s := &Server{
-		cfg: cfg, log: log, hub: h, gw: gw, ln: ln, done: make(chan error, 1),
+		cfg: cfg, log: log, hub: h, gw: gw, be: be, ln: ln, done: make(chan error, 1),
 		http: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)},
 	}
 	return s, nil
@@ -176,6 +191,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		err = gerr
 	}
 	s.hub.Close()
+	s.be.close()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
@@ -192,4 +208,6 @@ func clockFunc(c presence.Clock) func() time.Time {
 var (
 	_ hub.Store = (*memstore.Store)(nil)
 	_ hub.Bus   = (*localbus.Bus)(nil)
+	_ hub.Store = (*redisstore.Store)(nil)
+	_ hub.Bus   = (*redisstore.Bus)(nil)
 )

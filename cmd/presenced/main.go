@@ -43,6 +43,7 @@ func run(args []string) error {
 	fs.Float64Var(&cfg.RatePerSecond, "rate-limit", 20, "sustained client messages per second per connection")
 	fs.Float64Var(&cfg.RateBurst, "rate-burst", 50, "burst of client messages per connection")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 10e9, "bound on a graceful shutdown")
+	fs.StringVar(&cfg.RedisURL, "redis-url", "", "keep state in Redis shared by several nodes: redis://[user:pass@]host:port[/db], redis+cluster://h1:p1,h2:p2,... (rediss for TLS)")
 	if err := applyEnv(fs); err != nil {
 		return err
 	}

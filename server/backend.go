@@ -1,0 +1,63 @@
+package server
+
+import (
+	"encoding/json"
+	"log/slog"
+	"sync/atomic"
+
+	"github.com/presenced/presenced/hub"
+	"github.com/presenced/presenced/localbus"
+	"github.com/presenced/presenced/memstore"
+	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/protocol"
+	"github.com/presenced/presenced/redisstore"
+)
+
+// backend is where a node keeps its state: the embedded in-memory store
+// and bus of a single node, or Redis shared by several nodes.
+type backend struct {
+	store hub.Store
+	bus   hub.Bus
+	// ready reports whether the backend can serve; nil means always.
+	ready func() error
+	close func()
+	// hub is set once the hub exists, for the Redis readiness callbacks.
+	hub atomic.Pointer[hub.Hub]
+}
+
+func openBackend(cfg *Config, log *slog.Logger) (*backend, error) {
+	b := &backend{}
+	if cfg.RedisURL == "" {
+		b.store, b.bus, b.close = memstore.New(), localbus.New(), func() {}
+		return b, nil
+	}
+	rb, err := redisstore.Open(redisstore.Config{URL: cfg.RedisURL, Logger: log, OnReady: b.onReady})
+	if err != nil {
+		return nil, err
+	}
+	log.Info("state in redis", "url", redisstore.Redacted(cfg.RedisURL))
+	b.store, b.bus, b.ready, b.close = rb.Store, rb.Bus, rb.Ready, rb.Close
+	return b, nil
+}
+
+// unavailableFrame tells every client that updates are paused; requests
+// meanwhile get the same code. Nothing needs to be done when service
+// resumes: watched users are re-read and newer states pushed.
+var unavailableFrame, _ = json.Marshal(protocol.Error{
+	Type: protocol.TypeError, Code: string(presence.CodeUnavailable),
+	Message: "presence store unavailable: updates are paused and resume by themselves",
+})
+
+// onReady follows Redis's availability: when it returns, this node's live
+// sessions are written back (the store may have lost or expired them).
+func (b *backend) onReady(ready bool) {
+	h := b.hub.Load()
+	if h == nil {
+		return
+	}
+	if ready {
+		h.Reassert()
+	} else {
+		h.Broadcast(unavailableFrame)
+	}
+}
