@@ -40,9 +40,34 @@ func (h *Hub) checkLiveness(ctx context.Context, now time.Time) {
 	due := h.live.q.PopDue(now, 0, h.live.buf[:0])
 	h.live.buf = due[:0]
 	h.live.mu.Unlock()
-	for _, c := range due {
-		h.checkClient(ctx, c, now)
+	parallel(len(due), func(i int) { h.checkClient(ctx, due[i], now) })
+}
+
+// tickParallelism bounds the store calls one tick makes at once. With a
+// networked store, the refreshes and settles of a tick overlap (and
+// pipeline) instead of adding up their round trips, and a store that hangs
+// delays a tick by one timeout, not one per connection.
+const tickParallelism = 64
+
+// parallel runs f(0..n-1), at most tickParallelism at a time, and waits.
+func parallel(n int, f func(i int)) {
+	if n <= 1 {
+		if n == 1 {
+			f(0)
+		}
+		return
 	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, tickParallelism)
+	for i := range n {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			f(i)
+		}()
+	}
+	wg.Wait()
 }
 
 func (h *Hub) checkClient(ctx context.Context, c *Client, now time.Time) {
@@ -144,8 +169,7 @@ const reapBatch = 1000
 // reapHold is how long the reaper waits after the store comes back from
 // an outage: long enough for every node to write back its live sessions
 // (see Reassert), whose stored expiries may have passed meanwhile, before
-// any of them is ended for it. Entries claimed at recovery come due again
-// after their lease.
+// any of them is ended for it.
 const reapHold = 2 * time.Second
 
 // reapState tracks store failures across ticks; touched by Tick only.
@@ -161,19 +185,24 @@ func (h *Hub) reap(ctx context.Context, now time.Time) {
 	if now.Before(rs.holdUntil) {
 		return
 	}
-	for range 10 {
-		ids, err := h.cfg.Store.ClaimDue(ctx, now, reapBatch)
-		if err == nil && rs.failing {
-			rs.failing = false
-			rs.holdUntil = now.Add(reapHold)
-			h.log.Info("store reachable again; expiring after a hold", "hold", reapHold)
+	if rs.failing {
+		// Nothing is due before 1970: this claims nothing, it only tells
+		// whether the store answers again.
+		if _, err := h.cfg.Store.ClaimDue(ctx, time.Unix(0, 0), 1); err != nil {
 			return
 		}
-		for _, id := range ids {
-			if _, err := h.update(ctx, id, func(*presence.UserState) error { return nil }); err != nil {
-				h.log.Warn("settling due user failed", "user", id, "err", err)
+		rs.failing = false
+		rs.holdUntil = now.Add(reapHold)
+		h.log.Info("store reachable again; expiring resumes after a hold", "hold", reapHold)
+		return
+	}
+	for range 10 {
+		ids, err := h.cfg.Store.ClaimDue(ctx, now, reapBatch)
+		parallel(len(ids), func(i int) {
+			if _, err := h.update(ctx, ids[i], func(*presence.UserState) error { return nil }); err != nil {
+				h.log.Warn("settling due user failed", "user", ids[i], "err", err)
 			}
-		}
+		})
 		if err != nil {
 			if !rs.failing {
 				h.log.Warn("claiming due deadlines failed; retrying every tick", "err", err)

@@ -93,6 +93,10 @@ func Open(cfg Config) (*Backend, error) {
 		return nil, fmt.Errorf("--redis-url: %w", err)
 	}
 	opt.DisableCache = true
+	// Fail fast: a command that cannot reach Redis returns at once and the
+	// caller reports "unavailable", instead of retrying until its timeout
+	// and holding up the hub's tick. Cluster redirections still follow.
+	opt.DisableRetry = true
 	opt.ForceSingleClient = !cluster
 	opt.ShuffleInit = cluster
 	if opt.Dialer.Timeout == 0 {

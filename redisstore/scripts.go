@@ -63,13 +63,17 @@ func noScript(err error) bool {
 }
 
 // casScript writes a user's record if its revision is still the one read.
-// The version comes out of the script: the stored version plus the delta
-// the caller computed, so versions assigned by different nodes form one
-// sequence per user. On a conflict it returns the current record, so the
-// caller retries without another read.
+// The version comes out of the script: when the caller's change is
+// visible, the new version is the stored one plus the caller's delta, or
+// the server's clock in milliseconds if that is larger. Versions assigned
+// by any node therefore form one increasing sequence per user, and a
+// record that Redis lost (a restart without persistence, writes not yet
+// replicated at a failover) starts again above every version watchers may
+// hold, instead of at 1. On a conflict the script returns the current
+// record, so the caller retries without another read.
 //
 // KEYS[1] user key. ARGV: expected revision, state JSON, version delta,
-// hidden-version offset from the stored version (0: unchanged).
+// hidden-version offset within the delta (0: unchanged).
 // Reply: {1, false, rev, v, hv} written; {0, s, rev, v, hv} conflict.
 var casScript = newScript(`
 local f = redis.call('HMGET', KEYS[1], 's', 'r', 'v', 'hv')
@@ -79,10 +83,16 @@ local hv = tonumber(f[4]) or 0
 if rev ~= tonumber(ARGV[1]) then
   return {0, f[1], rev, v, hv}
 end
-local hoff = tonumber(ARGV[4])
-if hoff > 0 then hv = v + hoff end
-v = v + tonumber(ARGV[3])
-redis.call('HSET', KEYS[1], 's', ARGV[2], 'r', rev + 1, 'v', v, 'hv', hv)
+local dv = tonumber(ARGV[3])
+if dv > 0 then
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local nv = math.max(v + dv, now)
+  local hoff = tonumber(ARGV[4])
+  if hoff > 0 then hv = nv - dv + hoff end
+  v = nv
+end
+redis.call('HSET', KEYS[1], 's', ARGV[2], 'r', rev + 1, 'v', string.format('%d', v), 'hv', string.format('%d', hv))
 return {1, false, rev + 1, v, hv}
 `)
 

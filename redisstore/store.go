@@ -118,8 +118,11 @@ func (s *Store) Update(ctx context.Context, userID string, fn func(st *presence.
 				return presence.UserState{}, err
 			}
 		}
-		var hoff uint64
+		var hoff uint64 // where in the delta the hidden version was set
 		if st.HiddenV != rec.hv {
+			if st.HiddenV <= rec.v || st.HiddenV > st.Version {
+				return presence.UserState{}, fmt.Errorf("redisstore: user %q: hidden version %d outside the update's versions %d..%d", userID, st.HiddenV, rec.v+1, st.Version)
+			}
 			hoff = st.HiddenV - rec.v
 		}
 		res, err := casScript.run(ctx, s.client, []string{key}, []string{
@@ -135,22 +138,36 @@ func (s *Store) Update(ctx context.Context, userID string, fn func(st *presence.
 		}
 		if !ok {
 			rec = next
-			if attempt > 0 {
-				// Writers that keep colliding back off by a random step, so
-				// one of them gets through.
-				time.Sleep(time.Duration(rand.Int64N(int64(min(attempt, 10)) * int64(time.Millisecond))))
+			if err := backoff(ctx, attempt); err != nil {
+				return presence.UserState{}, unavailable("update", err)
 			}
 			continue
 		}
-		if next.v != st.Version || next.hv != st.HiddenV {
-			return presence.UserState{}, fmt.Errorf("redisstore: user %q: script assigned v%d/hv%d, expected v%d/hv%d", userID, next.v, next.hv, st.Version, st.HiddenV)
-		}
+		st.Version, st.HiddenV = next.v, next.hv
 		if claimed || !st.Deadline.Equal(oldDeadline) {
 			s.setDeadline(ctx, userID, st.Deadline, next.rev)
 		}
 		return st, nil
 	}
 	return presence.UserState{}, unavailable("update", fmt.Errorf("user %q: %d conflicting writes in a row", userID, maxAttempts))
+}
+
+// backoff sleeps before retry attempt+1 of a conflicting write: a random
+// time below a bound that doubles from 1ms to 64ms, so that writers that
+// keep colliding spread out and one of them gets through.
+func backoff(ctx context.Context, attempt int) error {
+	if attempt == 0 {
+		return nil
+	}
+	d := time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt, 6)))
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func parseCAS(res []rueidis.RedisMessage) (bool, record, error) {
