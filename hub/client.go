@@ -22,6 +22,8 @@ type Client struct {
 	lastSign atomic.Int64
 	// expires is when the client's credential expires (unix nanos; 0: never).
 	expires atomic.Int64
+	// pingedAt is when the client was last pinged (unix nanos).
+	pingedAt atomic.Int64
 
 	mu      sync.Mutex
 	device  string

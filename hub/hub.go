@@ -108,9 +108,10 @@ type Config struct {
 // node holding a connection ends it at the TTL itself; the store's deadline
 // is the backstop that ends the sessions of a node that died, so it sets
 // how long after a node's death its users go offline (TTL + slack at most).
-// A live session is refreshed about once per heartbeat interval, so the
-// margin against a late refresh is TTL − interval + slack; the slack itself
-// only needs to cover one tick and the store's latency.
+// A live session is refreshed about once per heartbeat interval with a
+// sign of life at most a pong check old (see checkClient), so the margin
+// against a late refresh is TTL − interval − pong check + slack; the slack
+// itself only needs to cover one tick and the store's latency.
 const storeSlack = 500 * time.Millisecond
 
 func (c *Config) setDefaults() error {

@@ -238,3 +238,34 @@ type pingCounter struct {
 }
 
 func (p *pingCounter) Ping() error { p.n++; return nil }
+
+// TestPongIsStoredWhileFresh: an idle connection shows life only by
+// answering pings; the store must get that pong soon after it arrives, as
+// the stored sign of life is what other nodes end the session by.
+func TestPongIsStoredWhileFresh(t *testing.T) {
+	h, clock := newHub(t, nil)
+	ctx := context.Background()
+	pings := &pingCounter{}
+	c := h.Open("alice", "web", time.Time{}, pings)
+	if err := h.SetOnline(ctx, c, "web"); err != nil {
+		t.Fatal(err)
+	}
+	for round := range 3 {
+		clock.Advance(15 * time.Second)
+		h.Tick(ctx)
+		if pings.n != round+1 {
+			t.Fatalf("round %d: %d pings", round, pings.n)
+		}
+		clock.Advance(10 * time.Millisecond)
+		h.Touch(c) // the pong
+		pong := clock.Now()
+		clock.Advance(h.pongCheck())
+		h.Tick(ctx)
+		states, _ := h.cfg.Store.Load(ctx, []string{"alice"})
+		st := states["alice"]
+		s := st.Session(c.SessionID)
+		if s == nil || !s.LastSeen.Equal(pong) || !s.ExpiresAt.Equal(pong.Add(h.cfg.HeartbeatTTL+storeSlack)) {
+			t.Fatalf("round %d: stored session %+v, want last seen %v", round, s, pong)
+		}
+	}
+}

@@ -85,8 +85,17 @@ func (h *Hub) checkClient(ctx context.Context, c *Client, now time.Time) {
 	}
 	next := last.Add(h.cfg.HeartbeatInterval)
 	if silent >= h.cfg.HeartbeatInterval {
-		_ = c.sink.Ping()
-		next = now.Add(h.cfg.HeartbeatInterval)
+		if pinged := c.pingedAt.Load(); pinged <= signNS || now.UnixNano()-pinged >= int64(h.cfg.HeartbeatInterval) {
+			_ = c.sink.Ping()
+			c.pingedAt.Store(now.UnixNano())
+			// Look again soon, to store the pong while it is fresh: the
+			// stored last sign of life is what other nodes end the session
+			// by if this node dies, so a stale one would end it early (and
+			// leave little margin against a late refresh).
+			next = now.Add(h.pongCheck())
+		} else {
+			next = time.Unix(0, pinged).Add(h.cfg.HeartbeatInterval)
+		}
 		if end := last.Add(h.cfg.HeartbeatTTL); end.Before(next) {
 			next = end
 		}
@@ -105,6 +114,9 @@ func (h *Hub) checkClient(ctx context.Context, c *Client, now time.Time) {
 	}
 	h.live.schedule(c, next)
 }
+
+// pongCheck is how long after a ping the connection is looked at again.
+func (h *Hub) pongCheck() time.Duration { return min(h.cfg.HeartbeatInterval/4, time.Second) }
 
 // refresh writes a session's last sign of life and moves its stored
 // expiry. A session missing from the store while its connection is open

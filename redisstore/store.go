@@ -2,7 +2,6 @@ package redisstore
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
@@ -52,8 +51,8 @@ type record struct {
 func (r *record) decode(id string) (presence.UserState, error) {
 	var st presence.UserState
 	if r.s != "" {
-		if err := json.Unmarshal([]byte(r.s), &st); err != nil {
-			return st, fmt.Errorf("redisstore: user %q: corrupt record: %w", id, err)
+		if err := decodeState([]byte(r.s), &st); err != nil {
+			return st, fmt.Errorf("redisstore: user %q: %w", id, err)
 		}
 	}
 	st.UserID = id
@@ -61,13 +60,8 @@ func (r *record) decode(id string) (presence.UserState, error) {
 	return st, nil
 }
 
-// encode returns the stored form of st: versions live in their own fields,
-// written by the update script.
-func encode(st presence.UserState) (string, error) {
-	st.Version, st.HiddenV = 0, 0
-	b, err := json.Marshal(st)
-	return string(b), err
-}
+// encode returns the stored form of st (see codec.go).
+func encode(st *presence.UserState) string { return string(encodeState(st)) }
 
 // Update reads the user's record, runs fn on it and writes it back if no
 // other writer came between, retrying fn on the newer record otherwise. A
@@ -92,18 +86,12 @@ func (s *Store) Update(ctx context.Context, userID string, fn func(st *presence.
 		if err != nil {
 			return presence.UserState{}, err
 		}
-		before, err := encode(st)
-		if err != nil {
-			return presence.UserState{}, err
-		}
+		before := encode(&st)
 		oldDeadline := st.Deadline
 		if err := fn(&st); err != nil {
 			return presence.UserState{}, err
 		}
-		after, err := encode(st)
-		if err != nil {
-			return presence.UserState{}, err
-		}
+		after := encode(&st)
 		if after == before && st.Version == rec.v && st.HiddenV == rec.hv {
 			if claimed {
 				s.setDeadline(ctx, userID, st.Deadline, rec.rev)
