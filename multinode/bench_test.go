@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -85,6 +86,12 @@ func TestBenchmark(t *testing.T) {
 
 	// Fan-out: star changes its custom status; every subscriber must get it.
 	star := online(t, nodes[0], "star", "web")
+	idle := cpuSeconds(t, nodes)
+	time.Sleep(5 * time.Second)
+	cpuBefore := cpuSeconds(t, nodes)
+	t.Logf("CPU while idle for 5s (10,000 sessions, pings and refreshes only): nodes %.2fs %.2fs %.2fs, measuring process %.2fs",
+		cpuBefore[0]-idle[0], cpuBefore[1]-idle[1], cpuBefore[2]-idle[2], cpuBefore[3]-idle[3])
+	phase := time.Now()
 	var perSub, toLast []time.Duration
 	for r := range benchRounds {
 		time.Sleep(300 * time.Millisecond)
@@ -110,6 +117,9 @@ func TestBenchmark(t *testing.T) {
 	}
 	t.Logf("fan-out to %d subscribers on 3 nodes, %d rounds: per delivery p50 %s p99 %s; to the last subscriber p50 %s p99 %s max %s",
 		benchSubscribers, benchRounds, pct(perSub, 50), pct(perSub, 99), pct(toLast, 50), pct(toLast, 99), pct(toLast, 100))
+	cpuAfter := cpuSeconds(t, nodes)
+	t.Logf("CPU during the fan-out phase (%d rounds in %s): nodes %.2fs %.2fs %.2fs, measuring process %.2fs",
+		benchRounds, time.Since(phase).Round(time.Millisecond), cpuAfter[0]-cpuBefore[0], cpuAfter[1]-cpuBefore[1], cpuAfter[2]-cpuBefore[2], cpuAfter[3]-cpuBefore[3])
 
 	// Bulk reads of 1,000 users (online ones, with a session each).
 	ids := make([]string, 1000)
@@ -183,6 +193,22 @@ func TestBenchmark(t *testing.T) {
 	for _, n := range nodes[:2] {
 		t.Logf("node %s: %s", n.name, metricLines(t, n, "presenced_expiries_total", "presenced_sessions ", "process_cpu_seconds_total"))
 	}
+}
+
+// cpuSeconds returns the CPU time used so far by each node and, last, by
+// this process.
+func cpuSeconds(t *testing.T, nodes []*node) []float64 {
+	var out []float64
+	for _, n := range nodes {
+		var v float64
+		line := metricLines(t, n, "process_cpu_seconds_total")
+		fmt.Sscanf(strings.TrimPrefix(line, "process_cpu_seconds_total "), "%g", &v)
+		out = append(out, v)
+	}
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	self := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return append(out, self.Seconds())
 }
 
 // metricLines returns the node's metrics lines starting with the prefixes.

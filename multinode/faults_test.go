@@ -2,7 +2,9 @@ package multinode_test
 
 import (
 	"fmt"
+	"os"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -10,6 +12,7 @@ import (
 	"github.com/presenced/presenced/client"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/protocol"
+	"github.com/presenced/presenced/redisstore"
 )
 
 // offlineTimes collects, per watcher, when each user's offline update
@@ -141,6 +144,24 @@ func TestGracefulShutdownIsUnseen(t *testing.T) {
 		update(t, w, 5*time.Second)
 	}
 	b.stop()
+	if log, _ := os.ReadFile(b.log); strings.Contains(string(log), `"level":"ERROR"`) {
+		t.Errorf("shutdown logged errors:\n%s", log)
+	}
+	// Before exiting, B stored the start of each session's grace.
+	be, err := redisstore.Open(redisstore.Config{URL: shared.cluster.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close()
+	states, err := be.Store.Load(ctxFor(t, 5*time.Second), []string{"alice", "bob"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, st := range states {
+		if len(st.Sessions) != 1 || st.Sessions[0].GraceUntil.IsZero() {
+			t.Fatalf("%s after B stopped: %+v; want its session in its grace", id, st.Sessions)
+		}
+	}
 	for id, conn := range users {
 		if got := closed(t, conn, 5*time.Second); got != protocol.CloseServiceRestart {
 			t.Fatalf("%s closed with %d, want 1012", id, got)

@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"sync"
@@ -21,12 +22,14 @@ import (
 // a reconnect or a slot move) the worker calls its deliver with a nil
 // payload: messages may have been missed, and the hub re-reads the state.
 type Bus struct {
-	b     *Backend
-	parts [ChannelPartitions]*partition
+	b         *Backend
+	parts     [ChannelPartitions]*partition
+	republish republisher
 }
 
 func newBus(b *Backend) *Bus {
 	bus := &Bus{b: b}
+	bus.republish = republisher{bus: bus, pending: make(map[string]pendingPublish), wake: make(chan struct{}, 1)}
 	for i := range bus.parts {
 		bus.parts[i] = &partition{
 			bus: bus, idx: i,
@@ -38,16 +41,26 @@ func newBus(b *Backend) *Bus {
 }
 
 // Publish sends payload on topic's channel with one SPUBLISH, whatever the
-// number of nodes and watchers.
+// number of nodes and watchers. A user topic's payload that cannot be sent
+// is retried in the background for a while (see republisher) and Publish
+// returns nil; a control payload's failure is returned to the caller.
 func (bus *Bus) Publish(ctx context.Context, topic string, payload []byte) error {
 	ctx, cancel := bus.b.opContext(ctx)
 	defer cancel()
 	ch, _ := bus.b.l.channel(topic)
 	c := bus.b.client
-	if err := c.Do(ctx, c.B().Spublish().Channel(ch).Message(rueidis.BinaryString(payload)).Build()).Error(); err != nil {
-		return unavailable("publish", err)
+	err := c.Do(ctx, c.B().Spublish().Channel(ch).Message(rueidis.BinaryString(payload)).Build()).Error()
+	if err == nil {
+		if topic != controlTopic {
+			bus.republish.sent(ch)
+		}
+		return nil
 	}
-	return nil
+	if topic != controlTopic && bus.republish.add(ch, bytes.Clone(payload)) {
+		bus.b.log.Debug("publish failed; retrying in the background", "topic", topic, "err", err)
+		return nil
+	}
+	return unavailable("publish", err)
 }
 
 // Subscribe records interest in topic; its partition's worker subscribes.

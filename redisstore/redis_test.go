@@ -328,3 +328,32 @@ func TestOpenRefusesWrongModeAndPrefix(t *testing.T) {
 		t.Error("a prefix with braces was accepted")
 	}
 }
+
+// TestFailedPublishIsRetried: a publish that times out while the watchers'
+// subscriptions stay up still reaches them, late.
+func TestFailedPublishIsRetried(t *testing.T) {
+	srv := redistest.Start(t)
+	nodes := openNodes(t, srv.URL(), 2, func(c *Config) { c.OpTimeout = 200 * time.Millisecond })
+	sub, pub := nodes[0].Bus, nodes[1].Bus
+	rec := &recorder{}
+	if err := sub.Subscribe("u:nia", rec.deliver); err != nil {
+		t.Fatal(err)
+	}
+	flows(t, pub, "u:nia", rec, 5*time.Second)
+	// Writes, SPUBLISH among them, wait while the pause lasts.
+	if _, err := redistest.Do(srv.Addr(), "CLIENT", "PAUSE", "1000", "WRITE"); err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.Publish(context.Background(), "u:nia", []byte("during the pause")); err != nil {
+		t.Fatalf("Publish = %v; a user topic's failure is retried, not returned", err)
+	}
+	if n := pub.republish.count.Load(); n != 1 {
+		t.Fatalf("%d publishes queued for retry, want 1", n)
+	}
+	waitFor(t, "the retried publish", 10*time.Second, func() bool {
+		return rec.has("during the pause") && pub.republish.count.Load() == 0
+	})
+	if err := pub.Publish(context.Background(), "ctl", []byte("kick")); err != nil {
+		t.Fatal(err) // the pause is over: control messages go through again
+	}
+}
