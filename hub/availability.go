@@ -5,14 +5,8 @@ package hub
 // store lost or ended during an outage come back. Call it when the store
 // becomes available again.
 func (h *Hub) Reassert() {
-	h.clientMu.Lock()
-	all := make([]*Client, 0, len(h.clients))
-	for c := range h.clients {
-		all = append(all, c)
-	}
-	h.clientMu.Unlock()
 	now := h.Now()
-	for _, c := range all {
+	for _, c := range h.allClients() {
 		c.mu.Lock()
 		live := c.session && !c.closed
 		if live {
@@ -28,13 +22,7 @@ func (h *Hub) Reassert() {
 // Broadcast queues frame to every open connection, for notices that
 // concern everyone (the store became unavailable).
 func (h *Hub) Broadcast(frame []byte) {
-	h.clientMu.Lock()
-	all := make([]*Client, 0, len(h.clients))
-	for c := range h.clients {
-		all = append(all, c)
-	}
-	h.clientMu.Unlock()
-	for _, c := range all {
+	for _, c := range h.allClients() {
 		c.Send(frame)
 	}
 }

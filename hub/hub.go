@@ -263,15 +263,20 @@ func (h *Hub) Close() {
 // Shutdown closes every client connection with code and reason. Sessions are
 // not ended: a client that reconnects within the grace is never seen leaving.
 func (h *Hub) Shutdown(code int, reason string) {
+	for _, c := range h.allClients() {
+		c.sink.Close(code, reason)
+	}
+}
+
+// allClients returns the open connections, for work done outside clientMu.
+func (h *Hub) allClients() []*Client {
 	h.clientMu.Lock()
+	defer h.clientMu.Unlock()
 	all := make([]*Client, 0, len(h.clients))
 	for c := range h.clients {
 		all = append(all, c)
 	}
-	h.clientMu.Unlock()
-	for _, c := range all {
-		c.sink.Close(code, reason)
-	}
+	return all
 }
 
 // ClientCount returns the number of open connections.

@@ -2,7 +2,6 @@ package redisstore
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"time"
 
@@ -79,7 +78,7 @@ func (b *Backend) probe() error {
 		}
 	}
 	if len(errs) > 0 {
-		return unavailable("probe", errors.Join(errs[0]))
+		return unavailable("probe", errs[0])
 	}
 	return nil
 }

@@ -15,9 +15,9 @@ import (
 )
 
 // Store is the hub.Store on Redis. Each user is one hash, {u:<id>}, with
-// fields s (the state as JSON, versions left out), r (a revision counting
-// writes), v (the presence version) and hv (the hidden version). It is safe
-// for concurrent use by many goroutines and nodes.
+// fields s (the state, see codec.go), r (a revision counting writes), v
+// (the presence version) and hv (the hidden version). It is safe for
+// concurrent use by many goroutines and nodes.
 type Store struct {
 	b      *Backend
 	client rueidis.Client
