@@ -2,6 +2,8 @@ package redisstore
 
 import (
 	"context"
+	"os"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -9,7 +11,7 @@ import (
 	"github.com/presenced/presenced/presence"
 )
 
-func seedUsers(b *testing.B, s *Store, n int) []string {
+func seedUsers(b testing.TB, s *Store, n int) []string {
 	ids := make([]string, n)
 	now := time.Now()
 	for i := range ids {
@@ -62,5 +64,30 @@ func BenchmarkRefresh(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// TestMeasureLoad reports the latency distribution of bulk reads of 1,000
+// users (one session each) on a single server and a 3-master cluster, with
+// nothing else running. PRESENCED_BENCH=1 runs it.
+func TestMeasureLoad(t *testing.T) {
+	if os.Getenv("PRESENCED_BENCH") != "1" {
+		t.Skip("measurement only: set PRESENCED_BENCH=1 to run it")
+	}
+	for _, name := range []string{"single", "cluster"} {
+		s := openNodes(t, redisURLs(t)[name], 1, nil)[0].Store
+		ids := seedUsers(t, s, 1000)
+		var ds []time.Duration
+		for range 1000 {
+			start := time.Now()
+			if _, err := s.Load(context.Background(), ids); err != nil {
+				t.Fatal(err)
+			}
+			ds = append(ds, time.Since(start))
+		}
+		slices.Sort(ds)
+		t.Logf("%s: Load of 1,000 users, 1,000 times: p50 %s p90 %s p99 %s max %s", name,
+			ds[len(ds)/2].Round(time.Microsecond), ds[len(ds)*9/10].Round(time.Microsecond),
+			ds[len(ds)*99/100].Round(time.Microsecond), ds[len(ds)-1].Round(time.Microsecond))
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -221,5 +222,18 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestBadRedisURLRefusesToStart(t *testing.T) {
+	for url, want := range map[string]string{
+		"redis://a:1,b:2":     "--redis-url",
+		"memcached://h:1":     "--redis-url",
+		"redis://127.0.0.1:1": "unavailable",
+	} {
+		_, err := server.New(server.Config{Addr: "127.0.0.1:0", Dev: true, RedisURL: url})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want an error mentioning %q", url, err, want)
+		}
 	}
 }
