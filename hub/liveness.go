@@ -148,7 +148,7 @@ func (h *Hub) refresh(ctx context.Context, c *Client, last time.Time) {
 		return
 	}
 	if reasserted {
-		h.m.Inc(h.m.Expiries, "reasserted")
+		h.m.Reasserted.Inc()
 		h.log.Info("session was missing from the store; written back", "user", c.UserID, "session", c.SessionID)
 	}
 }

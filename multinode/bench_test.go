@@ -191,7 +191,7 @@ func TestBenchmark(t *testing.T) {
 	t.Logf("kill -9 of a node holding %d sessions (interval %s, TTL %s): offline events for 1,000 of its users at the other nodes after p0 %s p50 %s p99 %s max %s",
 		benchSubscribers/3, benchInterval, benchTTL, pct(delays, 0), pct(delays, 50), pct(delays, 99), pct(delays, 100))
 	for _, n := range nodes[:2] {
-		t.Logf("node %s: %s", n.name, metricLines(t, n, "presenced_expiries_total", "presenced_sessions ", "process_cpu_seconds_total"))
+		t.Logf("node %s: %s", n.name, metricLines(t, n, "presenced_expiries_total", "presenced_sessions ", "presenced_sessions_reasserted_total", "process_cpu_seconds_total"))
 	}
 }
 
