@@ -40,7 +40,7 @@ func TestRedisMasterFailover(t *testing.T) {
 		return len(seen) == len(users)+1
 	})
 
-	master, err := cluster.MasterOf("pd:{u:fo0}")
+	master, err := cluster.MasterOf("pd:{u:writer}") // the writer's own record fails over
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,6 +48,7 @@ func TestRedisMasterFailover(t *testing.T) {
 	var writes, failures atomic.Int64
 	var mu sync.Mutex
 	var firstFail, lastFail time.Time
+	var lastOK string // the last custom status acknowledged
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -60,7 +61,11 @@ func TestRedisMasterFailover(t *testing.T) {
 			case <-time.After(20 * time.Millisecond):
 			}
 			writes.Add(1)
-			if err := writer.SetStatus(ctxFor(t, 5*time.Second), map[string]any{"custom_status": "n" + strconv.Itoa(i)}); err != nil {
+			if err := writer.SetStatus(ctxFor(t, 5*time.Second), map[string]any{"custom_status": "n" + strconv.Itoa(i)}); err == nil {
+				mu.Lock()
+				lastOK = "n" + strconv.Itoa(i)
+				mu.Unlock()
+			} else {
 				failures.Add(1)
 				mu.Lock()
 				if firstFail.IsZero() {
@@ -131,6 +136,12 @@ func TestRedisMasterFailover(t *testing.T) {
 	wg.Wait()
 	readyWG.Wait()
 
+	ps, err := writer.GetPresence(ctxFor(t, 5*time.Second), "writer")
+	mu.Lock()
+	if err != nil || ps["writer"].CustomStatus != lastOK {
+		t.Errorf("writer's status after the failover: %q (%v), last acknowledged %q", ps["writer"].CustomStatus, err, lastOK)
+	}
+	mu.Unlock()
 	off, _ := obs.snapshot()
 	for id, at := range off {
 		t.Errorf("%s was seen offline %s after the kill, though connected throughout", id, at.Sub(killed))
