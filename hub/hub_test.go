@@ -269,3 +269,33 @@ func TestPongIsStoredWhileFresh(t *testing.T) {
 		}
 	}
 }
+
+// TestOwnChangeKeepsOwnSessionAlive: when a session's stored expiry has
+// lapsed (the store could not be refreshed for a while), a change the
+// holding node writes must not end that live session.
+func TestOwnChangeKeepsOwnSessionAlive(t *testing.T) {
+	h, clock := newHub(t, nil)
+	ctx := context.Background()
+	c := h.Open("alice", "web", time.Time{}, &recorder{})
+	if err := h.SetOnline(ctx, c, "web"); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Second)
+	h.Touch(c)
+	// The store's copy lapses behind the node's back, as after an outage.
+	if _, err := h.cfg.Store.Update(ctx, "alice", func(st *presence.UserState) error {
+		st.Sessions[0].ExpiresAt = clock.Now().Add(-time.Millisecond)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := h.SetStatus(ctx, "alice", presence.StatusChange{Status: ptr(presence.StatusBusy)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Status != presence.StatusBusy || len(p.Devices) != 1 {
+		t.Fatalf("alice after her own change = %+v; her live session was ended", p)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

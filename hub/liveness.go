@@ -205,7 +205,8 @@ func (h *Hub) reap(ctx context.Context, now time.Time) {
 		}
 		rs.failing = false
 		rs.holdUntil = now.Add(reapHold)
-		h.log.Info("store reachable again; expiring resumes after a hold", "hold", reapHold)
+		h.Reassert() // this node's sessions may have lapsed in the store meanwhile
+		h.log.Info("store reachable again; sessions written back, expiring resumes after a hold", "hold", reapHold)
 		return
 	}
 	for range 10 {

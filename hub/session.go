@@ -26,6 +26,7 @@ func (h *Hub) Open(userID, device string, expires time.Time, sink Sink) *Client 
 	}
 	h.clientMu.Lock()
 	h.clients[c] = struct{}{}
+	h.byUser[userID] = append(h.byUser[userID], c)
 	h.clientMu.Unlock()
 	h.live.schedule(c, next)
 	h.m.Add(h.m.Connections, 1)
@@ -168,6 +169,7 @@ func (h *Hub) Disconnect(c *Client) {
 	h.live.remove(c)
 	h.clientMu.Lock()
 	delete(h.clients, c)
+	h.dropByUserLocked(c)
 	h.clientMu.Unlock()
 	h.m.Add(h.m.Connections, -1)
 	for _, t := range topics {
@@ -269,6 +271,7 @@ func (h *Hub) update(ctx context.Context, userID string, op func(st *presence.Us
 	var v0 uint64
 	var wasInvisible bool
 	var ended []presence.Session
+	locals := h.localClients(userID)
 	st, err := h.cfg.Store.Update(ctx, userID, func(st *presence.UserState) error {
 		st.UserID = userID
 		before := st.Fold()
@@ -276,6 +279,7 @@ func (h *Hub) update(ctx context.Context, userID string, op func(st *presence.Us
 		if err := op(st); err != nil {
 			return err
 		}
+		h.keepAlive(st, locals, now)
 		ended = st.Settle(before, now, h.timing)
 		return nil
 	})
@@ -287,6 +291,43 @@ func (h *Hub) update(ctx context.Context, userID string, op func(st *presence.Us
 		h.publish(ctx, &st, wasInvisible)
 	}
 	return st, nil
+}
+
+// localClients returns this node's connections of userID.
+func (h *Hub) localClients(userID string) []*Client {
+	h.clientMu.Lock()
+	defer h.clientMu.Unlock()
+	return append([]*Client(nil), h.byUser[userID]...)
+}
+
+func (h *Hub) dropByUserLocked(c *Client) {
+	cs := h.byUser[c.UserID]
+	for i, x := range cs {
+		if x == c {
+			cs = append(cs[:i], cs[i+1:]...)
+			break
+		}
+	}
+	if len(cs) == 0 {
+		delete(h.byUser, c.UserID)
+	} else {
+		h.byUser[c.UserID] = cs
+	}
+}
+
+// keepAlive brings the stored liveness of this node's open sessions among
+// locals up to date in st, so that a change this node writes never ends
+// one of its own live sessions for a stored expiry that lapsed while the
+// store could not be refreshed (an outage, a failover).
+func (h *Hub) keepAlive(st *presence.UserState, locals []*Client, now time.Time) {
+	for _, c := range locals {
+		c.mu.Lock()
+		open := c.session && !c.closed
+		c.mu.Unlock()
+		if last := c.LastSign(); open && now.Sub(last) < h.cfg.HeartbeatTTL {
+			st.Touch(c.SessionID, last, last.Add(h.cfg.HeartbeatTTL+storeSlack))
+		}
+	}
 }
 
 // ended accounts for sessions the store ended by deadline.
