@@ -27,8 +27,17 @@ func open(t *testing.T, path string, now time.Time) *boltstore.Store {
 	return s
 }
 
+// TestContract runs the store contract; a bolt file belongs to one node, so
+// the "nodes" of the multi-node cases share one store.
 func TestContract(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) hub.Store { return open(t, filepath.Join(t.TempDir(), "p.db"), t0) })
+	storetest.RunStore(t, func(t *testing.T, n int) []hub.Store {
+		s := open(t, filepath.Join(t.TempDir(), "p.db"), t0)
+		out := make([]hub.Store, n)
+		for i := range out {
+			out[i] = s
+		}
+		return out
+	})
 }
 
 func TestSettingsContract(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"github.com/presenced/presenced/metrics"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/privacy"
+	"github.com/presenced/presenced/protocol"
 	"github.com/presenced/presenced/wsconn"
 )
 
@@ -44,8 +45,12 @@ type Config struct {
 	// every origin: tokens, not cookies, carry identity, so a foreign page
 	// gains nothing it could not do with the token itself.
 	CheckOrigin func(r *http.Request) bool
-	Logger      *slog.Logger
-	Metrics     *metrics.Metrics
+	// Ready reports whether the node can serve. While it returns an error,
+	// new connections are closed with 4004 (unavailable, reconnect later)
+	// right after the upgrade. Nil means always ready.
+	Ready   func() error
+	Logger  *slog.Logger
+	Metrics *metrics.Metrics
 }
 
 // Gateway serves GET /v1/ws.
@@ -121,6 +126,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c, err := g.ws.Upgrade(w, r, cs, nil)
 	if err != nil {
 		g.hub.Disconnect(cs.client)
+		return
+	}
+	if g.cfg.Ready != nil && g.cfg.Ready() != nil {
+		g.m.Inc(g.m.Closes, "unavailable")
+		c.Close(protocol.CloseUnavailable, "presence store unavailable; reconnect later")
 		return
 	}
 	cs.ready(c)

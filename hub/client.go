@@ -22,11 +22,17 @@ type Client struct {
 	lastSign atomic.Int64
 	// expires is when the client's credential expires (unix nanos; 0: never).
 	expires atomic.Int64
+	// pingedAt is when the client was last pinged (unix nanos).
+	pingedAt atomic.Int64
 
 	mu      sync.Mutex
 	device  string
 	session bool // a presence session is open in the store
-	closed  bool
+	// idle and activeAt mirror the session's last idle report, to write the
+	// session back if the store lost it.
+	idle     bool
+	activeAt time.Time
+	closed   bool
 	// touched is the lastSign last written to the store.
 	touched int64
 	// subs maps each watched topic to the last version this client was

@@ -44,8 +44,12 @@ func (h *Hub) publish(ctx context.Context, st *presence.UserState, wasInvisible 
 	}
 }
 
-// receive handles a bus payload for a watched user.
+// receive handles a bus payload for a watched user; nil asks for a re-read.
 func (h *Hub) receive(name string, payload []byte) {
+	if payload == nil {
+		h.resync(name)
+		return
+	}
 	var ev event
 	err := json.Unmarshal(payload, &ev)
 	if err == nil && ev.Kind == kindPrivacy && ev.Presence != nil {

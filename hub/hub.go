@@ -34,7 +34,8 @@ type Store interface {
 	// Load returns the states of the given users; unknown users are absent.
 	Load(ctx context.Context, userIDs []string) (map[string]presence.UserState, error)
 	// ClaimDue returns up to max users whose deadline is at or before now,
-	// each handed to one caller only across every node.
+	// each handed to one caller only across every node. With an error it may
+	// still return users it claimed; the caller settles them.
 	ClaimDue(ctx context.Context, now time.Time, max int) ([]string, error)
 }
 
@@ -45,9 +46,13 @@ type Bus interface {
 	// included.
 	Publish(ctx context.Context, topic string, payload []byte) error
 	// Subscribe starts delivering topic's payloads to deliver. The hub calls
-	// it once per topic and pairs it with one Unsubscribe.
+	// it once per topic, under its locks, and pairs it with one Unsubscribe,
+	// so it must not block: a bus that subscribes asynchronously records the
+	// interest and returns. deliver(nil) tells the hub that the subscription
+	// took effect or was re-established and payloads published before may
+	// have been missed; the hub re-reads the topic's state.
 	Subscribe(topic string, deliver func(payload []byte)) error
-	// Unsubscribe stops delivering topic.
+	// Unsubscribe stops delivering topic. Like Subscribe it must not block.
 	Unsubscribe(topic string) error
 }
 
@@ -105,8 +110,13 @@ type Config struct {
 
 // storeSlack is how far past the TTL a session's stored deadline lies: the
 // node holding a connection ends it at the TTL itself; the store's deadline
-// is the backstop that ends the sessions of a node that died.
-const storeSlack = 2 * time.Second
+// is the backstop that ends the sessions of a node that died, so it sets
+// how long after a node's death its users go offline (TTL + slack at most).
+// A live session is refreshed about once per heartbeat interval with a
+// sign of life at most a pong check old (see checkClient), so the margin
+// against a late refresh is TTL − interval − pong check + slack; the slack
+// itself only needs to cover one tick and the store's latency.
+const storeSlack = 500 * time.Millisecond
 
 func (c *Config) setDefaults() error {
 	if c.Store == nil || c.Bus == nil {
@@ -172,9 +182,11 @@ type Hub struct {
 	clients  map[*Client]struct{}
 	byUser   map[string][]*Client
 
-	tickMu sync.Mutex // one Tick at a time
-	stop   chan struct{}
-	done   sync.WaitGroup
+	resyncs resyncer
+	reaping reapState
+	tickMu  sync.Mutex // one Tick at a time
+	stop    chan struct{}
+	done    sync.WaitGroup
 }
 
 // New returns a Hub. Call Start to run its timers and Close to stop them.
@@ -194,11 +206,14 @@ func New(cfg Config) (*Hub, error) {
 	h.topics.init()
 	h.rooms.init()
 	h.live.init()
+	h.resyncs.init()
 	h.writers.start(cfg.Writers, &h.done)
 	if err := cfg.Bus.Subscribe(controlTopic, h.control); err != nil {
 		h.writers.stop()
 		return nil, fmt.Errorf("hub: subscribing the control topic: %w", err)
 	}
+	h.done.Add(1)
+	go h.runResync()
 	return h, nil
 }
 
@@ -256,15 +271,20 @@ func (h *Hub) Close() {
 // Shutdown closes every client connection with code and reason. Sessions are
 // not ended: a client that reconnects within the grace is never seen leaving.
 func (h *Hub) Shutdown(code int, reason string) {
+	for _, c := range h.allClients() {
+		c.sink.Close(code, reason)
+	}
+}
+
+// allClients returns the open connections, for work done outside clientMu.
+func (h *Hub) allClients() []*Client {
 	h.clientMu.Lock()
+	defer h.clientMu.Unlock()
 	all := make([]*Client, 0, len(h.clients))
 	for c := range h.clients {
 		all = append(all, c)
 	}
-	h.clientMu.Unlock()
-	for _, c := range all {
-		c.sink.Close(code, reason)
-	}
+	return all
 }
 
 // ClientCount returns the number of open connections.

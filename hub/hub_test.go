@@ -239,6 +239,67 @@ type pingCounter struct {
 
 func (p *pingCounter) Ping() error { p.n++; return nil }
 
+// TestPongIsStoredWhileFresh: an idle connection shows life only by
+// answering pings; the store must get that pong soon after it arrives, as
+// the stored sign of life is what other nodes end the session by.
+func TestPongIsStoredWhileFresh(t *testing.T) {
+	h, clock := newHub(t, nil)
+	ctx := context.Background()
+	pings := &pingCounter{}
+	c := h.Open("alice", "web", time.Time{}, pings)
+	if err := h.SetOnline(ctx, c, "web"); err != nil {
+		t.Fatal(err)
+	}
+	for round := range 3 {
+		clock.Advance(15 * time.Second)
+		h.Tick(ctx)
+		if pings.n != round+1 {
+			t.Fatalf("round %d: %d pings", round, pings.n)
+		}
+		clock.Advance(10 * time.Millisecond)
+		h.Touch(c) // the pong
+		pong := clock.Now()
+		clock.Advance(h.pongCheck())
+		h.Tick(ctx)
+		states, _ := h.cfg.Store.Load(ctx, []string{"alice"})
+		st := states["alice"]
+		s := st.Session(c.SessionID)
+		if s == nil || !s.LastSeen.Equal(pong) || !s.ExpiresAt.Equal(pong.Add(h.cfg.HeartbeatTTL+storeSlack)) {
+			t.Fatalf("round %d: stored session %+v, want last seen %v", round, s, pong)
+		}
+	}
+}
+
+// TestOwnChangeKeepsOwnSessionAlive: when a session's stored expiry has
+// lapsed (the store could not be refreshed for a while), a change the
+// holding node writes must not end that live session.
+func TestOwnChangeKeepsOwnSessionAlive(t *testing.T) {
+	h, clock := newHub(t, nil)
+	ctx := context.Background()
+	c := h.Open("alice", "web", time.Time{}, &recorder{})
+	if err := h.SetOnline(ctx, c, "web"); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Second)
+	h.Touch(c)
+	// The store's copy lapses behind the node's back, as after an outage.
+	if _, err := h.cfg.Store.Update(ctx, "alice", func(st *presence.UserState) error {
+		st.Sessions[0].ExpiresAt = clock.Now().Add(-time.Millisecond)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := h.SetStatus(ctx, "alice", presence.StatusChange{Status: ptr(presence.StatusBusy)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Status != presence.StatusBusy || len(p.Devices) != 1 {
+		t.Fatalf("alice after her own change = %+v; her live session was ended", p)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
 func TestLiveSessionIsReassertedWhenTheStoreLostIt(t *testing.T) {
 	store := memstore.New()
 	h, clock := newHub(t, func(c *Config) { c.Store = store })

@@ -40,9 +40,34 @@ func (h *Hub) checkLiveness(ctx context.Context, now time.Time) {
 	due := h.live.q.PopDue(now, 0, h.live.buf[:0])
 	h.live.buf = due[:0]
 	h.live.mu.Unlock()
-	for _, c := range due {
-		h.checkClient(ctx, c, now)
+	parallel(len(due), func(i int) { h.checkClient(ctx, due[i], now) })
+}
+
+// tickParallelism bounds the store calls one tick makes at once. With a
+// networked store, the refreshes and settles of a tick overlap (and
+// pipeline) instead of adding up their round trips, and a store that hangs
+// delays a tick by one timeout, not one per connection.
+const tickParallelism = 64
+
+// parallel runs f(0..n-1), at most tickParallelism at a time, and waits.
+func parallel(n int, f func(i int)) {
+	if n <= 1 {
+		if n == 1 {
+			f(0)
+		}
+		return
 	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, tickParallelism)
+	for i := range n {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			f(i)
+		}()
+	}
+	wg.Wait()
 }
 
 func (h *Hub) checkClient(ctx context.Context, c *Client, now time.Time) {
@@ -60,18 +85,29 @@ func (h *Hub) checkClient(ctx context.Context, c *Client, now time.Time) {
 	}
 	next := last.Add(h.cfg.HeartbeatInterval)
 	if silent >= h.cfg.HeartbeatInterval {
-		_ = c.sink.Ping()
-		next = now.Add(h.cfg.HeartbeatInterval)
+		if pinged := c.pingedAt.Load(); pinged <= signNS || now.UnixNano()-pinged >= int64(h.cfg.HeartbeatInterval) {
+			_ = c.sink.Ping()
+			c.pingedAt.Store(now.UnixNano())
+			// Look again soon, to store the pong while it is fresh: the
+			// stored last sign of life is what other nodes end the session
+			// by if this node dies, so a stale one would end it early (and
+			// leave little margin against a late refresh).
+			next = now.Add(h.pongCheck())
+		} else {
+			next = time.Unix(0, pinged).Add(h.cfg.HeartbeatInterval)
+		}
 		if end := last.Add(h.cfg.HeartbeatTTL); end.Before(next) {
 			next = end
 		}
 	}
 	c.mu.Lock()
 	refresh := c.session && !c.closed && signNS != c.touched
-	device := c.device
+	if refresh {
+		c.touched = signNS
+	}
 	c.mu.Unlock()
 	if refresh {
-		h.refresh(ctx, c, last, device, now, signNS)
+		h.refresh(ctx, c, last)
 	}
 	if exp := c.expires.Load(); exp != 0 && exp < next.UnixNano() {
 		next = time.Unix(0, exp)
@@ -79,29 +115,42 @@ func (h *Hub) checkClient(ctx context.Context, c *Client, now time.Time) {
 	h.live.schedule(c, next)
 }
 
-// refresh writes a session's last sign of life and stored expiry. A session
-// the store no longer has (it ended while the store was unreachable, or the
-// store lost it) is asserted again: the connection is alive, so is the
-// session.
-func (h *Hub) refresh(ctx context.Context, c *Client, last time.Time, device string, now time.Time, signNS int64) {
+// pongCheck is how long after a ping the connection is looked at again.
+func (h *Hub) pongCheck() time.Duration { return min(h.cfg.HeartbeatInterval/4, time.Second) }
+
+// refresh writes a session's last sign of life and moves its stored
+// expiry. A session missing from the store while its connection is open
+// was lost there (ended by another node's reaper after a late refresh or a
+// store outage, or lost in a store failover): it is written back, so the
+// store converges on the connections that exist.
+func (h *Hub) refresh(ctx context.Context, c *Client, last time.Time) {
 	expires := last.Add(h.cfg.HeartbeatTTL + storeSlack)
-	_, err := h.update(ctx, c.UserID, func(st *presence.UserState) error {
-		if st.Session(c.SessionID) == nil {
-			return st.Connect(presence.Session{
-				ID: c.SessionID, Device: device, Node: h.cfg.Node,
-				ActiveAt: now, LastSeen: last, ExpiresAt: expires,
-			})
+	reasserted := false
+	if _, err := h.update(ctx, c.UserID, func(st *presence.UserState) error {
+		reasserted = false
+		if st.Session(c.SessionID) != nil {
+			st.Touch(c.SessionID, last, expires)
+			return nil
 		}
-		st.Touch(c.SessionID, last, expires)
-		return nil
-	})
-	if err != nil {
-		h.log.Warn("could not refresh session; retrying at the next check", "user", c.UserID, "err", err)
+		c.mu.Lock()
+		live, device, idle, active := c.session && !c.closed, c.device, c.idle, c.activeAt
+		c.mu.Unlock()
+		if !live {
+			return nil // ended meanwhile by this node: nothing to restore
+		}
+		reasserted = true
+		return st.Connect(presence.Session{
+			ID: c.SessionID, Device: device, Node: h.cfg.Node, Idle: idle,
+			ActiveAt: active, LastSeen: last, ExpiresAt: expires,
+		})
+	}); err != nil {
+		h.log.Warn("could not refresh session", "user", c.UserID, "err", err)
 		return
 	}
-	c.mu.Lock()
-	c.touched = signNS
-	c.mu.Unlock()
+	if reasserted {
+		h.m.Reasserted.Inc()
+		h.log.Info("session was missing from the store; written back", "user", c.UserID, "session", c.SessionID)
+	}
 }
 
 // expire ends a connection that gave no sign of life for the TTL: its
@@ -129,19 +178,50 @@ func (h *Hub) expire(ctx context.Context, c *Client, last time.Time) {
 // the rest of the node.
 const reapBatch = 1000
 
+// reapHold is how long the reaper waits after the store comes back from
+// an outage: long enough for every node to write back its live sessions
+// (see Reassert), whose stored expiries may have passed meanwhile, before
+// any of them is ended for it.
+const reapHold = 2 * time.Second
+
+// reapState tracks store failures across ticks; touched by Tick only.
+type reapState struct {
+	failing   bool
+	holdUntil time.Time
+}
+
 // reap settles every user whose stored deadline has come: sessions past
 // their grace or stored TTL end, statuses expire, idle timers fire.
 func (h *Hub) reap(ctx context.Context, now time.Time) {
-	for range 10 {
-		ids, err := h.cfg.Store.ClaimDue(ctx, now, reapBatch)
-		if err != nil {
-			h.log.Warn("claiming due deadlines failed", "err", err)
+	rs := &h.reaping
+	if now.Before(rs.holdUntil) {
+		return
+	}
+	if rs.failing {
+		// Nothing is due before 1970: this claims nothing, it only tells
+		// whether the store answers again.
+		if _, err := h.cfg.Store.ClaimDue(ctx, time.Unix(0, 0), 1); err != nil {
 			return
 		}
-		for _, id := range ids {
-			if _, err := h.update(ctx, id, func(*presence.UserState) error { return nil }); err != nil {
-				h.log.Warn("settling due user failed", "user", id, "err", err)
+		rs.failing = false
+		rs.holdUntil = now.Add(reapHold)
+		h.Reassert() // this node's sessions may have lapsed in the store meanwhile
+		h.log.Info("store reachable again; sessions written back, expiring resumes after a hold", "hold", reapHold)
+		return
+	}
+	for range 10 {
+		ids, err := h.cfg.Store.ClaimDue(ctx, now, reapBatch)
+		parallel(len(ids), func(i int) {
+			if _, err := h.update(ctx, ids[i], func(*presence.UserState) error { return nil }); err != nil {
+				h.log.Warn("settling due user failed", "user", ids[i], "err", err)
 			}
+		})
+		if err != nil {
+			if !rs.failing {
+				h.log.Warn("claiming due deadlines failed; retrying every tick", "err", err)
+			}
+			rs.failing = true
+			return
 		}
 		if len(ids) < reapBatch {
 			return

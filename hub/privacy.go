@@ -267,18 +267,3 @@ func (h *Hub) preparePolicy(ctx context.Context, ids []string) error {
 	}
 	return nil
 }
-
-func (h *Hub) dropByUserLocked(c *Client) {
-	cs := h.byUser[c.UserID]
-	for i, x := range cs {
-		if x == c {
-			cs = append(cs[:i], cs[i+1:]...)
-			break
-		}
-	}
-	if len(cs) == 0 {
-		delete(h.byUser, c.UserID)
-	} else {
-		h.byUser[c.UserID] = cs
-	}
-}

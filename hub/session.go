@@ -70,9 +70,10 @@ func (h *Hub) SetOnline(ctx context.Context, c *Client, device string) error {
 	dev := c.device
 	c.session = true
 	c.touched = c.lastSign.Load()
+	now := h.Now()
+	c.idle, c.activeAt = false, now
 	c.mu.Unlock()
 
-	now := h.Now()
 	last := c.LastSign()
 	sess := presence.Session{
 		ID: c.SessionID, Device: dev, Node: h.cfg.Node,
@@ -95,6 +96,12 @@ func (h *Hub) SetIdle(ctx context.Context, c *Client, idle bool) error {
 		return presence.Errorf(presence.CodeInvalidArgument, "no presence session: send set_online or heartbeat first")
 	}
 	now := h.Now()
+	c.mu.Lock()
+	c.idle = idle
+	if !idle {
+		c.activeAt = now
+	}
+	c.mu.Unlock()
 	_, err := h.update(ctx, c.UserID, func(st *presence.UserState) error {
 		st.SetIdle(c.SessionID, idle, now)
 		return nil
@@ -205,8 +212,13 @@ func (h *Hub) Kick(ctx context.Context, userID string) error {
 	return nil
 }
 
-// control handles a payload on the control topic.
+// control handles a payload on the control topic. Nil (a re-established
+// subscription) needs nothing: a kick missed meanwhile already ended the
+// sessions in the store.
 func (h *Hub) control(payload []byte) {
+	if payload == nil {
+		return
+	}
 	var ev event
 	if err := json.Unmarshal(payload, &ev); err != nil {
 		h.log.Warn("bad control payload", "err", err)
@@ -226,9 +238,13 @@ func (h *Hub) closeUser(userID string, code int, reason string) {
 		}
 	}
 	h.clientMu.Unlock()
+	var ids []string
 	for _, c := range victims {
 		c.mu.Lock()
 		was := c.session
+		if was {
+			ids = append(ids, c.SessionID)
+		}
 		c.session = false // its session already ended; no grace
 		c.mu.Unlock()
 		if was {
@@ -236,6 +252,20 @@ func (h *Hub) closeUser(userID string, code int, reason string) {
 		}
 		h.m.Inc(h.m.Closes, "kicked")
 		c.sink.Close(code, reason)
+	}
+	if len(ids) == 0 {
+		return
+	}
+	// A liveness refresh racing with the kick may have written a session
+	// back between the kick's update and this message; end it again.
+	now := h.Now()
+	if _, err := h.update(context.Background(), userID, func(st *presence.UserState) error {
+		for _, id := range ids {
+			st.Remove(id, now)
+		}
+		return nil
+	}); err != nil {
+		h.log.Warn("could not end kicked sessions; they end at their stored deadline", "user", userID, "err", err)
 	}
 }
 
@@ -246,6 +276,7 @@ func (h *Hub) update(ctx context.Context, userID string, op func(st *presence.Us
 	var v0 uint64
 	var wasInvisible bool
 	var ended, inRooms []presence.Session
+	locals := h.localClients(userID)
 	st, err := h.cfg.Store.Update(ctx, userID, func(st *presence.UserState) error {
 		st.UserID = userID
 		before := st.Fold()
@@ -254,6 +285,7 @@ func (h *Hub) update(ctx context.Context, userID string, op func(st *presence.Us
 		if err := op(st); err != nil {
 			return err
 		}
+		h.keepAlive(st, locals, now)
 		ended = st.Settle(before, now, h.timing)
 		return nil
 	})
@@ -266,6 +298,43 @@ func (h *Hub) update(ctx context.Context, userID string, op func(st *presence.Us
 		h.publish(ctx, &st, wasInvisible)
 	}
 	return st, nil
+}
+
+// localClients returns this node's connections of userID.
+func (h *Hub) localClients(userID string) []*Client {
+	h.clientMu.Lock()
+	defer h.clientMu.Unlock()
+	return append([]*Client(nil), h.byUser[userID]...)
+}
+
+func (h *Hub) dropByUserLocked(c *Client) {
+	cs := h.byUser[c.UserID]
+	for i, x := range cs {
+		if x == c {
+			cs = append(cs[:i], cs[i+1:]...)
+			break
+		}
+	}
+	if len(cs) == 0 {
+		delete(h.byUser, c.UserID)
+	} else {
+		h.byUser[c.UserID] = cs
+	}
+}
+
+// keepAlive brings the stored liveness of this node's open sessions among
+// locals up to date in st, so that a change this node writes never ends
+// one of its own live sessions for a stored expiry that lapsed while the
+// store could not be refreshed (an outage, a failover).
+func (h *Hub) keepAlive(st *presence.UserState, locals []*Client, now time.Time) {
+	for _, c := range locals {
+		c.mu.Lock()
+		open := c.session && !c.closed
+		c.mu.Unlock()
+		if last := c.LastSign(); open && now.Sub(last) < h.cfg.HeartbeatTTL {
+			st.Touch(c.SessionID, last, last.Add(h.cfg.HeartbeatTTL+storeSlack))
+		}
+	}
 }
 
 // ended accounts for sessions the store ended by deadline.

@@ -19,6 +19,9 @@ type Metrics struct {
 	Closes      *prometheus.CounterVec
 	Errors      *prometheus.CounterVec
 	Panics      prometheus.Counter
+	// Reasserted counts sessions found missing from a shared store while
+	// their connection was open, and written back.
+	Reasserted prometheus.Counter
 
 	updateOut prometheus.Counter
 }
@@ -38,11 +41,12 @@ func New(reg prometheus.Registerer) *Metrics {
 		Closes:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "presenced_server_closes_total", Help: "Connections closed by the server, by reason."}, []string{"reason"}),
 		Errors:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "presenced_errors_total", Help: "Error replies, by code."}, []string{"code"}),
 		Panics:      prometheus.NewCounter(prometheus.CounterOpts{Name: "presenced_panics_total", Help: "Panics recovered while handling a connection."}),
+		Reasserted:  prometheus.NewCounter(prometheus.CounterOpts{Name: "presenced_sessions_reasserted_total", Help: "Sessions missing from the store while connected (lost or ended elsewhere during an outage), written back."}),
 	}
 	m.updateOut = m.MessagesOut.WithLabelValues("presence_update")
 	if reg != nil {
 		reg.MustRegister(m.Connections, m.Sessions, m.Subscribed, m.MessagesIn, m.MessagesOut,
-			m.Deliveries, m.Coalesced, m.Dropped, m.Expiries, m.Closes, m.Errors, m.Panics)
+			m.Deliveries, m.Coalesced, m.Dropped, m.Expiries, m.Closes, m.Errors, m.Panics, m.Reasserted)
 	}
 	return m
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/privacy"
 	"github.com/presenced/presenced/protocol"
+	"github.com/presenced/presenced/redisstore"
 )
 
 // Config is a node's configuration; cmd/presenced fills it from flags.
@@ -60,6 +61,10 @@ type Config struct {
 	DefaultVisibility string
 	// LastSeenReciprocity: a user who hides their last-seen sees no one's.
 	LastSeenReciprocity bool
+	// RedisURL, when set, keeps shared state in Redis or Redis Cluster (see
+	// redisstore.ParseURL) so that several nodes serve one user base.
+	// Empty means the embedded single-node store under DataDir.
+	RedisURL string
 
 	// Clock drives every timed rule. Nil means the system clock.
 	Clock presence.Clock
@@ -73,14 +78,14 @@ const DevAPIKey = "dev-api-key"
 
 // Server is a running node.
 type Server struct {
-	cfg    Config
-	log    *slog.Logger
-	hub    *hub.Hub
-	gw     *gateway.Gateway
-	stores *stores
-	http   *http.Server
-	ln     net.Listener
-	done   chan error
+	cfg  Config
+	log  *slog.Logger
+	hub  *hub.Hub
+	gw   *gateway.Gateway
+	be   *backend
+	http *http.Server
+	ln   net.Listener
+	done chan error
 }
 
 // New builds a node and starts listening. Serving starts with Start.
@@ -126,18 +131,18 @@ func New(cfg Config) (*Server, error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg)
 
-	st, err := openStores(&cfg)
+	be, err := openBackend(&cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	policy, err := privacy.NewCache(privacy.CacheConfig{Store: st.settings, Rules: rules, Logger: log})
+	policy, err := privacy.NewCache(privacy.CacheConfig{Store: be.settings, Rules: rules, Logger: log})
 	if err != nil {
-		_ = st.close()
+		_ = be.close()
 		return nil, err
 	}
 	h, err := hub.New(hub.Config{
-		Store:             st.state,
-		Bus:               localbus.New(),
+		Store:             be.store,
+		Bus:               be.bus,
 		Policy:            policy,
 		Clock:             cfg.Clock,
 		HeartbeatInterval: cfg.HeartbeatInterval,
@@ -151,35 +156,36 @@ func New(cfg Config) (*Server, error) {
 		RoomConfig:        roomConfig(cfg.Rooms),
 	})
 	if err != nil {
-		_ = st.close()
+		_ = be.close()
 		return nil, err
 	}
+	be.hub.Store(h)
 	policy.SetInUse(h.InUse)
-	sv := &privacy.Service{Store: st.settings, Rules: rules, OnChange: h.PrivacyChanged, Logger: log}
+	sv := &privacy.Service{Store: be.settings, Rules: rules, OnChange: h.PrivacyChanged, Logger: log}
 	gw, err := gateway.New(gateway.Config{
-		Hub: h, Verifier: verifier, Dev: cfg.Dev, Privacy: sv,
+		Hub: h, Verifier: verifier, Dev: cfg.Dev, Privacy: sv, Ready: be.ready,
 		MaxMessageBytes: cfg.MaxMessageBytes,
 		RatePerSecond:   cfg.RatePerSecond, RateBurst: cfg.RateBurst,
 		Logger: log, Metrics: m,
 	})
 	if err != nil {
 		h.Close()
-		_ = st.close()
+		_ = be.close()
 		return nil, err
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /v1/ws", gw)
-	httpapi.New(httpapi.Config{Hub: h, Privacy: sv, APIKey: cfg.APIKey, Verifier: verifier, Gatherer: reg, Logger: log}).Register(mux)
+	httpapi.New(httpapi.Config{Hub: h, Privacy: sv, APIKey: cfg.APIKey, Verifier: verifier, Ready: be.ready, Gatherer: reg, Logger: log}).Register(mux)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		_ = gw.Shutdown(context.Background())
 		h.Close()
-		_ = st.close()
+		_ = be.close()
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	s := &Server{
-		cfg: cfg, log: log, hub: h, gw: gw, stores: st, ln: ln, done: make(chan error, 1),
+		cfg: cfg, log: log, hub: h, gw: gw, be: be, ln: ln, done: make(chan error, 1),
 		http: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)},
 	}
 	return s, nil
@@ -216,7 +222,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
-	if cerr := s.stores.close(); err == nil {
+	if cerr := s.be.close(); err == nil {
 		err = cerr
 	}
 	return err
@@ -241,4 +247,6 @@ var (
 	_ hub.Store     = (*memstore.Store)(nil)
 	_ hub.RoomStore = (*memstore.Rooms)(nil)
 	_ hub.Bus       = (*localbus.Bus)(nil)
+	_ hub.Store     = (*redisstore.Store)(nil)
+	_ hub.Bus       = (*redisstore.Bus)(nil)
 )

@@ -6,30 +6,18 @@ import (
 	"path/filepath"
 
 	"github.com/presenced/presenced/boltstore"
-	"github.com/presenced/presenced/hub"
 	"github.com/presenced/presenced/privacy"
 )
 
 // DataFile is the name of the database file under --data-dir.
 const DataFile = "presenced.db"
 
-// stores is what a node keeps its state in.
-type stores struct {
-	state    hub.Store
-	settings privacy.Store
-	close    func() error
-}
-
-// openStores opens the embedded database under cfg.DataDir.
-func openStores(cfg *Config) (*stores, error) {
+// openEmbedded opens the embedded database under cfg.DataDir.
+func openEmbedded(cfg *Config) (*boltstore.Store, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("--data-dir %s: %w", cfg.DataDir, err)
 	}
-	db, err := boltstore.Open(filepath.Join(cfg.DataDir, DataFile), boltstore.Options{Now: clockFunc(cfg.Clock), Logger: cfg.Logger})
-	if err != nil {
-		return nil, err
-	}
-	return &stores{state: db, settings: db, close: db.Close}, nil
+	return boltstore.Open(filepath.Join(cfg.DataDir, DataFile), boltstore.Options{Now: clockFunc(cfg.Clock), Logger: cfg.Logger})
 }
 
 // rules returns the privacy rules of cfg: without --default-visibility, a

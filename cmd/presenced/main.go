@@ -50,6 +50,7 @@ func run(args []string) error {
 	fs.DurationVar(&cfg.Rooms.RoomSummaryInterval, "room-summary-interval", 2e9, "how often a large room's changes are summarised")
 	fs.IntVar(&cfg.Rooms.MaxRoomsPerConnection, "max-rooms-per-connection", 100, "most rooms one connection may be in")
 	fs.IntVar(&cfg.Rooms.MaxRoomMembers, "max-room-members", 100000, "most members one room may have")
+	fs.StringVar(&cfg.RedisURL, "redis-url", "", "keep state in Redis shared by several nodes: redis://[user:pass@]host:port[/db], redis+cluster://h1:p1,h2:p2,... (rediss for TLS)")
 	if err := applyEnv(fs); err != nil {
 		return err
 	}

@@ -1,0 +1,119 @@
+package hub
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// resyncer re-reads watched users whose bus subscription was established
+// or re-established: whatever was published before it took effect (while
+// a subscription was in flight, or during an outage) may have been missed.
+// Users are read in batches and each newer state is fanned out as an
+// update, so watchers catch up by version without resubscribing.
+type resyncer struct {
+	mu      sync.Mutex
+	pending map[string]struct{}
+	wake    chan struct{}
+}
+
+func (r *resyncer) init() {
+	r.pending = make(map[string]struct{})
+	r.wake = make(chan struct{}, 1)
+}
+
+// resync schedules a re-read of a watched user. It never blocks.
+func (h *Hub) resync(userID string) {
+	r := &h.resyncs
+	r.mu.Lock()
+	r.pending[userID] = struct{}{}
+	r.mu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (r *resyncer) take(max int) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]string, 0, min(max, len(r.pending)))
+	for id := range r.pending {
+		if len(out) == max {
+			break
+		}
+		out = append(out, id)
+		delete(r.pending, id)
+	}
+	return out
+}
+
+func (r *resyncer) putBack(ids []string) {
+	r.mu.Lock()
+	for _, id := range ids {
+		r.pending[id] = struct{}{}
+	}
+	r.mu.Unlock()
+}
+
+const resyncBatch = 1000
+
+func (h *Hub) runResync() {
+	defer h.done.Done()
+	r := &h.resyncs
+	backoff := time.Duration(0)
+	for {
+		var retry <-chan time.Time
+		if backoff > 0 {
+			retry = time.After(backoff)
+		}
+		select {
+		case <-h.stop:
+			return
+		case <-r.wake:
+		case <-retry:
+		}
+		for {
+			ids := r.take(resyncBatch)
+			if len(ids) == 0 {
+				backoff = 0
+				break
+			}
+			if err := h.resyncBatch(ids); err != nil {
+				r.putBack(ids)
+				if backoff == 0 {
+					h.log.Warn("re-reading watched users failed; retrying", "users", len(ids), "err", err)
+				}
+				backoff = min(max(2*backoff, 50*time.Millisecond), time.Second)
+				break
+			}
+		}
+	}
+}
+
+func (h *Hub) resyncBatch(ids []string) error {
+	watched := ids[:0:0]
+	for _, id := range ids {
+		if h.topics.get(id) != nil {
+			watched = append(watched, id)
+		}
+	}
+	if len(watched) == 0 {
+		return nil
+	}
+	states, err := h.cfg.Store.Load(context.Background(), watched)
+	if err != nil {
+		return err
+	}
+	for _, id := range watched {
+		t := h.topics.get(id)
+		if t == nil {
+			continue
+		}
+		st := states[id]
+		st.UserID = id
+		prev := t.latest.Load()
+		h.fanout(t, &record{p: st.Fold(), hiddenV: st.HiddenV, wasInvisible: prev != nil && prev.p.Invisible})
+	}
+	return nil
+}

@@ -1,0 +1,20 @@
+package memstore_test
+
+import (
+	"testing"
+
+	"github.com/presenced/presenced/hub"
+	"github.com/presenced/presenced/memstore"
+	"github.com/presenced/presenced/storetest"
+)
+
+func TestStoreContract(t *testing.T) {
+	storetest.RunStore(t, func(t *testing.T, n int) []hub.Store {
+		s := memstore.New()
+		out := make([]hub.Store, n)
+		for i := range out {
+			out[i] = s
+		}
+		return out
+	})
+}

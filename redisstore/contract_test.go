@@ -1,0 +1,41 @@
+package redisstore
+
+import (
+	"testing"
+
+	"github.com/presenced/presenced/hub"
+	"github.com/presenced/presenced/storetest"
+)
+
+func TestStoreContract(t *testing.T) {
+	for name, url := range redisURLs(t) {
+		t.Run(name, func(t *testing.T) {
+			storetest.RunStore(t, func(t *testing.T, n int) []hub.Store {
+				out := make([]hub.Store, n)
+				for i, b := range openNodes(t, url, n, nil) {
+					out[i] = b.Store
+				}
+				return out
+			})
+		})
+	}
+}
+
+func TestBusContract(t *testing.T) {
+	for name, url := range redisURLs(t) {
+		t.Run(name, func(t *testing.T) {
+			storetest.RunBus(t, storetest.BusFactory{Nodes: 3, New: func(t *testing.T, n int) []hub.Bus {
+				out := make([]hub.Bus, n)
+				for i, b := range openNodes(t, url, n, nil) {
+					out[i] = b.Bus
+				}
+				return out
+			}})
+		})
+	}
+}
+
+var (
+	_ hub.Store = (*Store)(nil)
+	_ hub.Bus   = (*Bus)(nil)
+)

@@ -1,0 +1,74 @@
+package server
+
+import (
+	"encoding/json"
+	"log/slog"
+	"sync/atomic"
+
+	"github.com/presenced/presenced/hub"
+	"github.com/presenced/presenced/localbus"
+	"github.com/presenced/presenced/memstore"
+	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/privacy"
+	"github.com/presenced/presenced/protocol"
+	"github.com/presenced/presenced/redisstore"
+)
+
+// backend is where a node keeps its state: the embedded database and the
+// in-process bus of a single node, or Redis shared by several nodes.
+type backend struct {
+	store    hub.Store
+	bus      hub.Bus
+	settings privacy.Store
+	// ready reports whether the backend can serve; nil means always.
+	ready func() error
+	close func() error
+	// hub is set once the hub exists, for the Redis readiness callbacks.
+	hub atomic.Pointer[hub.Hub]
+}
+
+func openBackend(cfg *Config, log *slog.Logger) (*backend, error) {
+	b := &backend{}
+	if cfg.RedisURL == "" {
+		db, err := openEmbedded(cfg)
+		if err != nil {
+			return nil, err
+		}
+		b.store, b.settings, b.bus, b.close = db, db, localbus.New(), db.Close
+		return b, nil
+	}
+	rb, err := redisstore.Open(redisstore.Config{URL: cfg.RedisURL, Logger: log, OnReady: b.onReady})
+	if err != nil {
+		return nil, err
+	}
+	log.Info("state in redis", "url", redisstore.Redacted(cfg.RedisURL))
+	b.store, b.bus, b.ready = rb.Store, rb.Bus, rb.Ready
+	b.close = func() error { rb.Close(); return nil }
+	// Privacy settings are not in Redis yet: each node keeps its own in
+	// memory (see docs/redis.md, "Not yet in Redis").
+	b.settings = memstore.New()
+	log.Warn("privacy settings, contacts and blocks are kept per node in memory with --redis-url; they are not yet shared between nodes")
+	return b, nil
+}
+
+// unavailableFrame tells every client that updates are paused; requests
+// meanwhile get the same code. Nothing needs to be done when service
+// resumes: watched users are re-read and newer states pushed.
+var unavailableFrame, _ = json.Marshal(protocol.Error{
+	Type: protocol.TypeError, Code: string(presence.CodeUnavailable),
+	Message: "presence store unavailable: updates are paused and resume by themselves",
+})
+
+// onReady follows Redis's availability: when it returns, this node's live
+// sessions are written back (the store may have lost or expired them).
+func (b *backend) onReady(ready bool) {
+	h := b.hub.Load()
+	if h == nil {
+		return
+	}
+	if ready {
+		h.Reassert()
+	} else {
+		h.Broadcast(unavailableFrame)
+	}
+}
