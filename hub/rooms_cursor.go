@@ -126,7 +126,7 @@ func (h *Hub) flushCursors(ctx context.Context, now time.Time) {
 	outs := make([]out, 0, len(due))
 	for _, sub := range due {
 		st := &sub.cursor
-		outs = append(outs, out{sub.rt.name, st.pending})
+		outs = append(outs, out{sub.room, st.pending})
 		st.pending, st.queued, st.last = nil, false, now
 	}
 	cq.mu.Unlock()
