@@ -43,6 +43,7 @@ func run(args []string) error {
 	fs.Float64Var(&cfg.RatePerSecond, "rate-limit", 20, "sustained client messages per second per connection")
 	fs.Float64Var(&cfg.RateBurst, "rate-burst", 50, "burst of client messages per connection")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 10e9, "bound on a graceful shutdown")
+	pprofAddr := fs.String("pprof-addr", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060); off when empty")
 	if err := applyEnv(fs); err != nil {
 		return err
 	}
@@ -59,6 +60,11 @@ func run(args []string) error {
 	srv, err := server.New(cfg)
 	if err != nil {
 		return err
+	}
+	if *pprofAddr != "" {
+		if err := servePprof(*pprofAddr, logger); err != nil {
+			return err
+		}
 	}
 	srv.Start()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
