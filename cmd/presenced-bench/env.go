@@ -237,20 +237,17 @@ func sleep(ctx context.Context, d time.Duration) error {
 
 // addConnStats reports the closes and error replies clients saw.
 func addConnStats(r *report, s statsReply) {
-	var lost int64
-	for _, v := range s.Closes {
-		lost += v
-	}
-	r.add("unexpected_closes", lost, "")
-	if lost > 0 {
-		r.note("server closes seen by clients, by code: %v", s.Closes)
-	}
-	var errs int64
-	for _, v := range s.Errors {
-		errs += v
-	}
-	r.add("error_replies", errs, "")
-	if errs > 0 {
-		r.note("error replies by code: %v", s.Errors)
+	for _, c := range []struct {
+		key, what string
+		counts    map[string]int64
+	}{{"unexpected_closes", "server closes seen by clients, by code", s.Closes}, {"error_replies", "error replies by code", s.Errors}} {
+		var n int64
+		for _, v := range c.counts {
+			n += v
+		}
+		r.add(c.key, n, "")
+		if n > 0 {
+			r.note("%s: %v", c.what, c.counts)
+		}
 	}
 }

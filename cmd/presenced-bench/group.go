@@ -363,8 +363,7 @@ func (g *group) openConns(ctx context.Context, a openArgs) (openReply, error) {
 		}
 		conns[i] = c
 	}
-	var rep openReply
-	var mu sync.Mutex
+	var t tally
 	sem := make(chan struct{}, g.cfg.DialConcurrency)
 	var wg sync.WaitGroup
 	for _, c := range conns {
@@ -372,26 +371,37 @@ func (g *group) openConns(ctx context.Context, a openArgs) (openReply, error) {
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			err := c.connect(ctx)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				rep.Failed++
-				if len(rep.Errors) < 5 {
-					rep.Errors = append(rep.Errors, err.Error())
-				}
-				return
-			}
-			rep.Opened++
+			t.record(c.connect(ctx))
 		}()
 	}
 	wg.Wait()
+	rep := openReply{Opened: t.ok, Failed: t.failed, Errors: t.errors}
 	g.mu.Lock()
 	g.conns = append(g.conns, conns...)
 	rep.Welcome = g.welcome
 	g.mu.Unlock()
 	rep.Seconds = time.Since(start).Seconds()
 	return rep, ctx.Err()
+}
+
+// tally counts the outcomes of concurrent connects, keeping a few errors.
+type tally struct {
+	mu         sync.Mutex
+	ok, failed int
+	errors     []string
+}
+
+func (t *tally) record(err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err == nil {
+		t.ok++
+		return
+	}
+	t.failed++
+	if len(t.errors) < 5 {
+		t.errors = append(t.errors, err.Error())
+	}
 }
 
 func (g *group) snapshot() []*bconn {

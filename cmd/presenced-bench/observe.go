@@ -184,7 +184,8 @@ func (g *group) churn(ctx context.Context, a churnArgs) churnReply {
 			<-c.done
 		}
 	}
-	var mu sync.Mutex
+	var t tally
+	var last atomic.Int64 // nanoseconds from the drop to the latest reconnect
 	var wg sync.WaitGroup
 	for _, c := range conns {
 		delay := time.Duration(rand.Int64N(int64(a.Window) + 1))
@@ -197,21 +198,19 @@ func (g *group) churn(ctx context.Context, a churnArgs) churnReply {
 				return
 			}
 			err := c.connect(ctx)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				rep.Failed++
-				if len(rep.Errors) < 5 {
-					rep.Errors = append(rep.Errors, err.Error())
+			t.record(err)
+			if err == nil {
+				for d := int64(time.Since(start)); ; {
+					old := last.Load()
+					if d <= old || last.CompareAndSwap(old, d) {
+						break
+					}
 				}
-				return
-			}
-			rep.Reconnected++
-			if ms := float64(time.Since(start)) / 1e6; ms > rep.LastMS {
-				rep.LastMS = ms
 			}
 		}()
 	}
 	wg.Wait()
+	rep.Reconnected, rep.Failed, rep.Errors = t.ok, t.failed, t.errors
+	rep.LastMS = float64(last.Load()) / 1e6
 	return rep
 }
