@@ -132,16 +132,15 @@ func (a *API) bulk(w http.ResponseWriter, r *http.Request) {
 		writeError(w, a.log, err)
 		return
 	}
-	ps, err := a.cfg.Hub.Presences(r.Context(), viewer, req.UserIDs)
+	b := make([]byte, 0, 32+min(len(req.UserIDs), protocol.MaxIDsPerRequest)*280)
+	b = append(b, `{"presences":`...)
+	b, err = a.cfg.Hub.AppendPresencesJSON(r.Context(), viewer, req.UserIDs, b)
 	if err != nil {
 		writeError(w, a.log, err)
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
-	b := make([]byte, 0, 32+len(ps)*280)
-	b = append(b, `{"presences":`...)
-	b = hub.AppendPresences(b, ps)
 	b = append(b, "}\n"...)
+	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(b)
 }
 

@@ -133,3 +133,33 @@ func BenchmarkSubscribe(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkBulkRead times reading and encoding 1,000 online users with a
+// custom status each, the work of one POST /v1/presence/bulk.
+func BenchmarkBulkRead(b *testing.B) {
+	h, _ := newHub(b, nil)
+	ctx := context.Background()
+	sink := newCountSink()
+	ids := make([]string, 1000)
+	text := "In a benchmark"
+	for i := range ids {
+		ids[i] = "b" + strconv.Itoa(i)
+		c := h.Open(ids[i], "web", time.Time{}, sink)
+		if err := h.SetOnline(ctx, c, ""); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := h.SetStatus(ctx, ids[i], presence.StatusChange{CustomStatus: &text}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	buf := make([]byte, 0, 300<<10)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		var err error
+		if buf, err = h.AppendPresencesJSON(ctx, "", ids, buf[:0]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.SetBytes(int64(len(buf)))
+}

@@ -138,6 +138,33 @@ func (h *Hub) Presences(ctx context.Context, viewer string, userIDs []string) (m
 	return out, nil
 }
 
+// AppendPresencesJSON appends {"user_id":{presence},…} for userIDs as
+// viewer may see them (the same presences as Presences) without building a
+// map first: a bulk read encodes up to 1,000 presences per request, and the
+// intermediate map was a third of its allocations.
+func (h *Hub) AppendPresencesJSON(ctx context.Context, viewer string, userIDs []string, b []byte) ([]byte, error) {
+	if err := checkIDs(userIDs); err != nil {
+		return b, err
+	}
+	states, err := h.cfg.Store.Load(ctx, userIDs)
+	if err != nil {
+		return b, h.unavailable(err)
+	}
+	b = append(b, '{')
+	for i, id := range dedupe(userIDs) {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		st := states[id]
+		st.UserID = id
+		p := h.view(viewer, &record{p: st.Fold(), hiddenV: st.HiddenV})
+		b = presence.AppendString(b, id)
+		b = append(b, ':')
+		b = p.AppendJSON(b)
+	}
+	return append(b, '}'), nil
+}
+
 // PresencesFrame encodes a reply of the given type carrying presences.
 func PresencesFrame(typ string, reqID json.RawMessage, ps map[string]presence.Presence) []byte {
 	views := make([]presence.Presence, 0, len(ps))
