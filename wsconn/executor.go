@@ -7,12 +7,12 @@ import (
 
 // handlerPool runs connection events (nbio's per-connection job lists) on
 // long-lived goroutines. nbio's default executor starts a goroutine per
-// event; most of a small event's cost was then creating that goroutine and
-// growing its stack (a heartbeat measured 17.7 µs of server CPU that way,
-// 12.9 µs with long-lived workers; see bench/README.md). An idle worker
-// takes an event at once; when every worker is busy the event gets a
-// goroutine of its own, as before, so a handler that blocks (a store round
-// trip) never makes another connection's events wait.
+// event, and a small event (a heartbeat) then mostly pays for creating that
+// goroutine, growing its stack and ending it: 26% of the server's CPU at
+// 40,000 heartbeats/s, 7% with this pool (perf, see bench/README.md). An
+// idle worker takes an event at once; when every worker is busy the event
+// gets a goroutine of its own, as before, so a handler that blocks (a store
+// round trip) never makes another connection's events wait.
 type handlerPool struct {
 	tasks chan func()
 	stop  chan struct{}

@@ -77,11 +77,28 @@ func runScenario(ctx context.Context, name string, sc scenario, c common) (*repo
 	defer cancel()
 	e := &env{common: c, runID: newRunID(), events: make(chan workerEvent, 4096)}
 	defer e.stopWorkers()
+	load := loadAverage()
 	rep, err := sc.run(ctx, e)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
+	// The machine is shared: say how busy it was, since every figure
+	// depends on it.
+	rep.param("loadavg_1m_at_start", load)
 	return rep, nil
+}
+
+// loadAverage returns the machine's one-minute load average, or -1.
+func loadAverage() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return -1
+	}
+	var l float64
+	if _, err := fmt.Sscan(string(b), &l); err != nil {
+		return -1
+	}
+	return l
 }
 
 // newRunID names a run; every user of the run starts with it, so runs
