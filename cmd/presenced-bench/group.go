@@ -91,6 +91,9 @@ type bconn struct {
 	done    chan struct{} // closed when the current socket is gone
 	replies chan []byte   // messages carrying a request id
 	nextID  int
+	// sessionAt is when the server acknowledged the current socket's
+	// session: it was open by then.
+	sessionAt time.Time
 
 	mu   sync.Mutex
 	seen map[string]string // watched user → last status seen
@@ -189,9 +192,15 @@ func (c *bconn) start(ctx context.Context, l *link, ws *leanws.Conn) error {
 	c.g.welcome = w
 	c.g.mu.Unlock()
 	if c.session {
-		if err := ws.WriteText(heartbeatFrame); err != nil {
-			return err
+		// The ack comes once the session is open on the server.
+		reply, err := c.request(ctx, func(id int) []byte { return fmt.Appendf(nil, `{"type":"heartbeat","id":%d}`, id) })
+		if err != nil {
+			return fmt.Errorf("heartbeat: %w", err)
 		}
+		if typ, _ := header(reply); typ != "ack" {
+			return fmt.Errorf("heartbeat answered %.200s", reply)
+		}
+		c.sessionAt = time.Now()
 	}
 	for i := 0; i < len(c.subs); i += 1000 {
 		ids := c.subs[i:min(i+1000, len(c.subs))]

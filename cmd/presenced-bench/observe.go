@@ -153,6 +153,9 @@ func (g *group) publish(ctx context.Context, a publishArgs) (publishReply, error
 type churnArgs struct {
 	// Window spreads the reconnects uniformly over this long.
 	Window time.Duration `json:"window"`
+	// InTime is how soon after the drop a reconnected session must be
+	// open to count as within the grace.
+	InTime time.Duration `json:"in_time"`
 }
 
 type churnReply struct {
@@ -163,6 +166,9 @@ type churnReply struct {
 	// LastMS is when the last reconnect (with its resubscribe) finished,
 	// counted from the drop.
 	LastMS float64 `json:"last_ms"`
+	// Late lists the users whose session was not open again by InTime:
+	// the server rightly shows them offline once their grace ends.
+	Late []string `json:"late,omitempty"`
 }
 
 // churn drops every connection at once, without a close handshake, and
@@ -185,6 +191,7 @@ func (g *group) churn(ctx context.Context, a churnArgs) churnReply {
 		}
 	}
 	var t tally
+	var lateMu sync.Mutex
 	var last atomic.Int64 // nanoseconds from the drop to the latest reconnect
 	var wg sync.WaitGroup
 	for _, c := range conns {
@@ -199,6 +206,11 @@ func (g *group) churn(ctx context.Context, a churnArgs) churnReply {
 			}
 			err := c.connect(ctx)
 			t.record(err)
+			if err != nil || c.sessionAt.Sub(start) > a.InTime {
+				lateMu.Lock()
+				rep.Late = append(rep.Late, c.user)
+				lateMu.Unlock()
+			}
 			if err == nil {
 				for d := int64(time.Since(start)); ; {
 					old := last.Load()

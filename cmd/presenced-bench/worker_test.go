@@ -144,7 +144,7 @@ func TestWorkerFanoutChurnAndDetect(t *testing.T) {
 	// A reconnect within the grace shows nobody offline.
 	subs.call("arm", nil, nil)
 	var ch churnReply
-	subs.call("churn", churnArgs{Window: 50 * time.Millisecond}, &ch)
+	subs.call("churn", churnArgs{Window: 50 * time.Millisecond, InTime: 200 * time.Millisecond}, &ch)
 	if ch.Dropped != 3 || ch.Reconnected != 3 || ch.Failed != 0 {
 		t.Fatalf("churn = %+v", ch)
 	}
