@@ -10,8 +10,21 @@ import (
 	"github.com/presenced/presenced/presence"
 )
 
+// loadOnly hides the store's optional StateReader.
+type loadOnly struct{ Store }
+
 func TestAppendPresencesJSONMatchesPresences(t *testing.T) {
-	h, _ := newHub(t, nil)
+	t.Run("state reader", func(t *testing.T) { testAppendPresencesJSON(t, nil) })
+	t.Run("load", func(t *testing.T) {
+		testAppendPresencesJSON(t, func(c *Config) { c.Store = loadOnly{c.Store} })
+	})
+}
+
+func testAppendPresencesJSON(t *testing.T, mutate func(*Config)) {
+	h, _ := newHub(t, mutate)
+	if _, ok := h.cfg.Store.(StateReader); ok == (mutate != nil) {
+		t.Fatalf("store %T: StateReader %v", h.cfg.Store, ok)
+	}
 	ctx := context.Background()
 	c := h.Open("alice", "web", time.Time{}, &recorder{})
 	if err := h.SetOnline(ctx, c, ""); err != nil {
@@ -44,5 +57,19 @@ func TestAppendPresencesJSONMatchesPresences(t *testing.T) {
 	}
 	if _, err := h.AppendPresencesJSON(ctx, "", nil, nil); presence.ErrorCode(err) != presence.CodeInvalidArgument {
 		t.Fatalf("no ids: err = %v", err)
+	}
+}
+
+func TestDedupeKeepsFirstOccurrences(t *testing.T) {
+	for _, c := range []struct{ in, want []string }{
+		{nil, nil},
+		{[]string{"a"}, []string{"a"}},
+		{[]string{"a", "b", "c"}, []string{"a", "b", "c"}},
+		{[]string{"a", "b", "a", "c", "b"}, []string{"a", "b", "c"}},
+		{[]string{"a", "a"}, []string{"a"}},
+	} {
+		if got := dedupe(c.in); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("dedupe(%v) = %v, want %v", c.in, got, c.want)
+		}
 	}
 }

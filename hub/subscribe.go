@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"encoding/json"
+	"sync"
 
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/protocol"
@@ -146,21 +147,41 @@ func (h *Hub) AppendPresencesJSON(ctx context.Context, viewer string, userIDs []
 	if err := checkIDs(userIDs); err != nil {
 		return b, err
 	}
-	states, err := h.cfg.Store.Load(ctx, userIDs)
-	if err != nil {
-		return b, h.unavailable(err)
-	}
-	b = append(b, '{')
-	for i, id := range dedupe(userIDs) {
-		if i > 0 {
-			b = append(b, ',')
+	ids := dedupe(userIDs)
+	first := true
+	add := func(id string, stored *presence.UserState) {
+		var st presence.UserState
+		if stored != nil {
+			st = *stored
 		}
-		st := states[id]
 		st.UserID = id
 		p := h.view(viewer, &record{p: st.Fold(), hiddenV: st.HiddenV})
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
 		b = presence.AppendString(b, id)
 		b = append(b, ':')
 		b = p.AppendJSON(b)
+	}
+	b = append(b, '{')
+	if r, ok := h.cfg.Store.(StateReader); ok {
+		if err := r.ReadStates(ctx, ids, add); err != nil {
+			return b, h.unavailable(err)
+		}
+		return append(b, '}'), nil
+	}
+	states, err := h.cfg.Store.Load(ctx, ids)
+	if err != nil {
+		return b, h.unavailable(err)
+	}
+	for _, id := range ids {
+		st, ok := states[id]
+		if ok {
+			add(id, &st)
+		} else {
+			add(id, nil)
+		}
 	}
 	return append(b, '}'), nil
 }
@@ -226,20 +247,37 @@ func checkIDs(ids []string) error {
 	return nil
 }
 
+// dedupe returns ids without repeats, in order: ids itself when it has
+// none (the usual case), so a bulk read of 1,000 ids allocates nothing here.
 func dedupe(ids []string) []string {
 	if len(ids) < 2 {
 		return ids
 	}
-	seen := make(map[string]struct{}, len(ids))
-	out := ids[:0:0]
-	for _, id := range ids {
-		if _, ok := seen[id]; !ok {
-			seen[id] = struct{}{}
+	seen := seenSets.Get().(map[string]struct{})
+	defer func() {
+		clear(seen)
+		seenSets.Put(seen)
+	}()
+	var out []string
+	for i, id := range ids {
+		if _, dup := seen[id]; dup {
+			if out == nil {
+				out = append(make([]string, 0, len(ids)-1), ids[:i]...)
+			}
+			continue
+		}
+		seen[id] = struct{}{}
+		if out != nil {
 			out = append(out, id)
 		}
 	}
+	if out == nil {
+		return ids
+	}
 	return out
 }
+
+var seenSets = sync.Pool{New: func() any { return make(map[string]struct{}) }}
 
 // unavailable turns a store failure into the error clients see; the cause
 // goes to the log only.

@@ -190,6 +190,7 @@ func clockFunc(c presence.Clock) func() time.Time {
 }
 
 var (
-	_ hub.Store = (*memstore.Store)(nil)
-	_ hub.Bus   = (*localbus.Bus)(nil)
+	_ hub.Store       = (*memstore.Store)(nil)
+	_ hub.StateReader = (*memstore.Store)(nil)
+	_ hub.Bus         = (*localbus.Bus)(nil)
 )
