@@ -156,13 +156,8 @@ func (h *Hub) AppendPresencesJSON(ctx context.Context, viewer string, userIDs []
 		}
 		st.UserID = id
 		p := h.view(viewer, &record{p: st.Fold(), hiddenV: st.HiddenV})
-		if !first {
-			b = append(b, ',')
-		}
+		b = appendMember(b, first, id, &p)
 		first = false
-		b = presence.AppendString(b, id)
-		b = append(b, ':')
-		b = p.AppendJSON(b)
 	}
 	b = append(b, '{')
 	if r, ok := h.cfg.Store.(StateReader); ok {
@@ -200,15 +195,21 @@ func AppendPresences(b []byte, ps map[string]presence.Presence) []byte {
 	b = append(b, '{')
 	first := true
 	for id, p := range ps {
-		if !first {
-			b = append(b, ',')
-		}
+		b = appendMember(b, first, id, &p)
 		first = false
-		b = presence.AppendString(b, id)
-		b = append(b, ':')
-		b = p.AppendJSON(b)
 	}
 	return append(b, '}')
+}
+
+// appendMember appends "id":{presence} to a JSON object being written,
+// after a comma unless it is the first member.
+func appendMember(b []byte, first bool, id string, p *presence.Presence) []byte {
+	if !first {
+		b = append(b, ',')
+	}
+	b = presence.AppendString(b, id)
+	b = append(b, ':')
+	return p.AppendJSON(b)
 }
 
 func presencesFrame(typ string, reqID json.RawMessage, views []presence.Presence) []byte {
