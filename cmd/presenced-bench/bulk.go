@@ -37,8 +37,8 @@ func (s *bulkScenario) run(ctx context.Context, e *env) (*report, error) {
 	r.param("users", s.users)
 	r.param("requests", s.requests)
 	r.param("concurrency", s.concurrency)
-	if s.users < 1 || s.requests < 1 || s.concurrency < 1 || s.concurrency > 64 {
-		return nil, fmt.Errorf("--users and --requests must be positive, --concurrency 1–64")
+	if s.users < 1 || s.requests < 1 || s.requests > 1000000 || s.warmup < 0 || s.concurrency < 1 || s.concurrency > 64 {
+		return nil, fmt.Errorf("--users must be positive, --requests 1–1,000,000, --concurrency 1–64")
 	}
 	base := strings.TrimSuffix(strings.Replace(e.URL, "ws://", "http://", 1), "/")
 	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}

@@ -27,6 +27,11 @@ type common struct {
 	Device          string
 }
 
+// maxConnections bounds what one scenario opens of each kind: far more than
+// one node takes (a process holds at most 20,000 open files here), so a
+// mistyped count fails at once rather than starting dozens of workers.
+const maxConnections = 100000
+
 // maxPerWorker leaves room under the 20,000 open files of a process for
 // the worker's own files.
 const maxPerWorker = 19000
@@ -141,8 +146,8 @@ type opened struct {
 // worker taking a contiguous range of users; a is the template.
 func (e *env) population(ctx context.Context, role string, n int, a openArgs) ([]*worker, opened, error) {
 	var tot opened
-	if n <= 0 {
-		return nil, tot, fmt.Errorf("%s: need at least one connection", role)
+	if n <= 0 || n > maxConnections {
+		return nil, tot, fmt.Errorf("%s: %d connections; allowed 1–%d", role, n, maxConnections)
 	}
 	nw := (n + e.PerWorker - 1) / e.PerWorker
 	ws := make([]*worker, nw)

@@ -31,6 +31,9 @@ func (s *fanoutScenario) run(ctx context.Context, e *env) (*report, error) {
 	r := newReport("fanout", e.runID)
 	r.param("subscribers", s.subscribers)
 	r.param("changes", s.changes)
+	if s.changes < 1 || s.changes > 10000 {
+		return nil, fmt.Errorf("--changes must be 1–10,000")
+	}
 	pubWorkers, _, err := e.population(ctx, "p", 1, openArgs{Session: true})
 	if err != nil {
 		return nil, err

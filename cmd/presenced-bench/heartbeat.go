@@ -33,6 +33,9 @@ func (s *heartbeatScenario) run(ctx context.Context, e *env) (*report, error) {
 	r.param("conns", s.conns)
 	r.param("rate_per_conn", s.rate)
 	r.param("duration_s", s.duration.Seconds())
+	if s.rate <= 0 || s.rate > 1000 {
+		return nil, fmt.Errorf("--rate must be above 0 and at most 1,000 per second")
+	}
 	if e.ServerPID == 0 {
 		return nil, fmt.Errorf("heartbeat needs --server-pid to read the server's CPU time")
 	}

@@ -90,3 +90,27 @@ func TestReportJSONKeepsOrderAndNulls(t *testing.T) {
 		t.Fatalf("JSON = %s\nwant it to contain %s", got, want)
 	}
 }
+
+func TestBadArgumentsFailBeforeConnecting(t *testing.T) {
+	// Port 1 on loopback: nothing listens, and nothing may be dialled.
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"nosuch"}, "unknown scenario"},
+		{[]string{"idle", "--url", "ftp://127.0.0.1:1"}, "--url"},
+		{[]string{"idle", "--url", "http://127.0.0.1:1", "--conns", "200000"}, "allowed 1–100000"},
+		{[]string{"idle", "--url", "http://127.0.0.1:1", "--per-worker", "20000"}, "--per-worker"},
+		{[]string{"fanout", "--url", "http://127.0.0.1:1", "--changes", "0"}, "--changes"},
+		{[]string{"heartbeat", "--url", "http://127.0.0.1:1", "--rate", "5000"}, "--rate"},
+		{[]string{"churn", "--url", "http://127.0.0.1:1", "--storms", "0"}, "--storms"},
+		{[]string{"bulk", "--url", "http://127.0.0.1:1", "--concurrency", "100"}, "--concurrency"},
+		{[]string{"suite", "--size", "huge"}, "--size"},
+		{[]string{"idle", "extra"}, "unexpected arguments"},
+	} {
+		err := run(c.args)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: err = %v, want it to mention %q", c.args, err, c.want)
+		}
+	}
+}
