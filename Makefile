@@ -1,6 +1,6 @@
 GO ?= go
 
-.PHONY: run test build vet bench-smoke
+.PHONY: run test build vet bench bench-smoke
 
 # Run a node on the embedded store (./data), in development mode.
 run:
@@ -15,3 +15,17 @@ test:
 
 build:
 	$(GO) build -o bin/ ./cmd/...
+
+# The load suite (bench/README.md): builds the server and the load tool,
+# starts a fresh presenced on a free 127.0.0.1 port for each run, runs every
+# scenario BENCH_RUNS times and prints the medians. About 8 minutes with 3
+# runs; not part of `make test`.
+BENCH_RUNS ?= 3
+bench:
+	$(GO) build -o bin/ ./cmd/presenced ./cmd/presenced-bench
+	bin/presenced-bench suite --server-bin bin/presenced --runs $(BENCH_RUNS) --out bin/bench-results.jsonl
+
+# The same suite at a small size, once: checks that every scenario runs.
+bench-smoke:
+	$(GO) build -o bin/ ./cmd/presenced ./cmd/presenced-bench
+	bin/presenced-bench suite --server-bin bin/presenced --size quick --runs 1

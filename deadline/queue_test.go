@@ -97,3 +97,25 @@ func BenchmarkSetMove(b *testing.B) {
 		q.Set(i%n, at(n+i))
 	}
 }
+
+// BenchmarkPopDue times expiring keys from a queue holding many more that
+// are not due: the cost of a tick that finds work.
+func BenchmarkPopDue(b *testing.B) {
+	q := New[int]()
+	const pending, due = 20000, 100
+	for i := range pending {
+		q.Set(i, at(1_000_000+i))
+	}
+	buf := make([]int, 0, due)
+	b.ResetTimer()
+	for i := range b.N {
+		for k := range due {
+			q.Set(pending+k, at(i))
+		}
+		buf = q.PopDue(at(i), 0, buf[:0])
+		if len(buf) != due {
+			b.Fatalf("popped %d, want %d", len(buf), due)
+		}
+	}
+	b.ReportMetric(float64(due*b.N)/b.Elapsed().Seconds(), "expiries/s")
+}

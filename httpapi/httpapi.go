@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -138,18 +139,29 @@ func (a *API) bulk(w http.ResponseWriter, r *http.Request) {
 		writeError(w, a.log, err)
 		return
 	}
-	ps, err := a.cfg.Hub.Presences(r.Context(), viewer, req.UserIDs)
+	buf := bulkBuffers.Get().(*[]byte)
+	defer bulkBuffers.Put(buf)
+	b := append((*buf)[:0], `{"presences":`...)
+	b, err = a.cfg.Hub.AppendPresencesJSON(r.Context(), viewer, req.UserIDs, b)
 	if err != nil {
 		writeError(w, a.log, err)
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
-	b := make([]byte, 0, 32+len(ps)*280)
-	b = append(b, `{"presences":`...)
-	b = hub.AppendPresences(b, ps)
 	b = append(b, "}\n"...)
+	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(b)
+	if cap(b) <= maxPooledBulk {
+		*buf = b
+	}
 }
+
+// bulkBuffers recycles the encoding buffers of bulk reads: a read of 1,000
+// users writes about 300 KB, and allocating that per request made the
+// garbage collector run every few requests.
+var bulkBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+
+// maxPooledBulk keeps an unusually large answer out of the pool.
+const maxPooledBulk = 1 << 20
 
 func (a *API) putStatus(w http.ResponseWriter, r *http.Request) {
 	var msg protocol.ClientMessage

@@ -3,7 +3,6 @@ package hub
 import (
 	"context"
 	"fmt"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -73,13 +72,6 @@ func TestPrivacyChangePushesOnlyChangedViews(t *testing.T) {
 	}
 }
 
-// countSink counts frames; it is the cheapest socket there is.
-type countSink struct{ n *atomic.Int64 }
-
-func (s countSink) WriteText([]byte) error { s.n.Add(1); return nil }
-func (countSink) Ping() error              { return nil }
-func (countSink) Close(int, string)        {}
-
 // BenchmarkFanout10k measures one presence update delivered to 10,000
 // watchers, the writers' drain included, without privacy (off) and with it:
 // the target shows presence and last-seen to contacts only (all 10,000
@@ -109,9 +101,10 @@ func BenchmarkFanout10k(b *testing.B) {
 			} else {
 				h, _ = newHub(b, func(c *Config) { c.Writers = 0 })
 			}
-			var got atomic.Int64
+			sink := newCountSink()
+			got := &sink.frames
 			for _, id := range watchers {
-				if err := h.Subscribe(ctx, h.Open(id, "", time.Time{}, countSink{&got}), []string{"alice"}, nil); err != nil {
+				if err := h.Subscribe(ctx, h.Open(id, "", time.Time{}, sink), []string{"alice"}, nil); err != nil {
 					b.Fatal(err)
 				}
 			}

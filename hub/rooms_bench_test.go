@@ -3,22 +3,14 @@ package hub
 import (
 	"context"
 	"fmt"
-	"sync/atomic"
 	"testing"
 	"time"
 )
 
-// frameCount counts the frames written to it; one is shared by many clients.
-type frameCount struct{ n atomic.Int64 }
-
-func (s *frameCount) WriteText([]byte) error { s.n.Add(1); return nil }
-func (s *frameCount) Ping() error            { return nil }
-func (s *frameCount) Close(int, string)      {}
-
 // benchRoom fills room with members connections writing to one counting
 // sink.
-func benchRoom(b *testing.B, h *Hub, room string, members int) *frameCount {
-	sink := &frameCount{}
+func benchRoom(b *testing.B, h *Hub, room string, members int) *countSink {
+	sink := newCountSink()
 	ctx := context.Background()
 	for i := range members {
 		c := h.Open(fmt.Sprintf("m%05d", i), "web", time.Time{}, sink)
@@ -30,8 +22,8 @@ func benchRoom(b *testing.B, h *Hub, room string, members int) *frameCount {
 	return sink
 }
 
-func waitCount(b *testing.B, s *frameCount, want int64) {
-	for s.n.Load() < want {
+func waitCount(b *testing.B, s *countSink, want int64) {
+	for s.frames.Load() < want {
 		time.Sleep(20 * time.Microsecond)
 	}
 }
@@ -57,7 +49,7 @@ func benchSummary(b *testing.B, p Policy) {
 	sink := benchRoom(b, h, "hall", 10000)
 	churn := make([]*Client, 100)
 	for i := range churn {
-		churn[i] = h.Open(fmt.Sprintf("c%03d", i), "web", time.Time{}, &frameCount{})
+		churn[i] = h.Open(fmt.Sprintf("c%03d", i), "web", time.Time{}, newCountSink())
 		churn[i].AllowRooms([]string{"*"})
 	}
 	waitCount(b, sink, 10000) // the members' room_states
@@ -75,7 +67,7 @@ func benchSummary(b *testing.B, p Policy) {
 			}
 		}
 		clock.Advance(2 * time.Second)
-		before := sink.n.Load()
+		before := sink.frames.Load()
 		due := h.rooms.sumQ.PopDue(clock.Now(), 0, nil)
 		if len(due) != 1 {
 			b.Fatalf("%d summaries due, want 1", len(due))
@@ -96,11 +88,11 @@ func BenchmarkRoomJoinFanout1k(b *testing.B) {
 	ctx := context.Background()
 	sink := benchRoom(b, h, "doc", 1000)
 	waitCount(b, sink, 1000*1001/2)
-	joiner := h.Open("joiner", "web", time.Time{}, &frameCount{})
+	joiner := h.Open("joiner", "web", time.Time{}, newCountSink())
 	joiner.AllowRooms([]string{"*"})
 	b.ResetTimer()
 	for range b.N {
-		before := sink.n.Load()
+		before := sink.frames.Load()
 		if err := h.JoinRoom(ctx, joiner, "doc", nil, nil); err != nil {
 			b.Fatal(err)
 		}

@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"encoding/json"
+	"sync"
 
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/protocol"
@@ -146,6 +147,48 @@ func (h *Hub) Presences(ctx context.Context, viewer string, userIDs []string) (m
 	return out, nil
 }
 
+// AppendPresencesJSON appends {"user_id":{presence},…} for userIDs as
+// viewer may see them (the same presences as Presences) without building a
+// map first: a bulk read encodes up to 1,000 presences per request, and the
+// intermediate map was a third of its allocations.
+func (h *Hub) AppendPresencesJSON(ctx context.Context, viewer string, userIDs []string, b []byte) ([]byte, error) {
+	if err := checkIDs(userIDs); err != nil {
+		return b, err
+	}
+	ids := dedupe(userIDs)
+	first := true
+	add := func(id string, stored *presence.UserState) {
+		var st presence.UserState
+		if stored != nil {
+			st = *stored
+		}
+		st.UserID = id
+		p := h.view(viewer, &record{p: st.Fold(), hiddenV: st.HiddenV})
+		b = appendMember(b, first, id, &p)
+		first = false
+	}
+	b = append(b, '{')
+	if r, ok := h.cfg.Store.(StateReader); ok {
+		if err := r.ReadStates(ctx, ids, add); err != nil {
+			return b, h.unavailable(err)
+		}
+		return append(b, '}'), nil
+	}
+	states, err := h.cfg.Store.Load(ctx, ids)
+	if err != nil {
+		return b, h.unavailable(err)
+	}
+	for _, id := range ids {
+		st, ok := states[id]
+		if ok {
+			add(id, &st)
+		} else {
+			add(id, nil)
+		}
+	}
+	return append(b, '}'), nil
+}
+
 // PresencesFrame encodes a reply of the given type carrying presences.
 func PresencesFrame(typ string, reqID json.RawMessage, ps map[string]presence.Presence) []byte {
 	views := make([]presence.Presence, 0, len(ps))
@@ -160,15 +203,21 @@ func AppendPresences(b []byte, ps map[string]presence.Presence) []byte {
 	b = append(b, '{')
 	first := true
 	for id, p := range ps {
-		if !first {
-			b = append(b, ',')
-		}
+		b = appendMember(b, first, id, &p)
 		first = false
-		b = presence.AppendString(b, id)
-		b = append(b, ':')
-		b = p.AppendJSON(b)
 	}
 	return append(b, '}')
+}
+
+// appendMember appends "id":{presence} to a JSON object being written,
+// after a comma unless it is the first member.
+func appendMember(b []byte, first bool, id string, p *presence.Presence) []byte {
+	if !first {
+		b = append(b, ',')
+	}
+	b = presence.AppendString(b, id)
+	b = append(b, ':')
+	return p.AppendJSON(b)
 }
 
 func presencesFrame(typ string, reqID json.RawMessage, views []presence.Presence) []byte {
@@ -207,20 +256,37 @@ func checkIDs(ids []string) error {
 	return nil
 }
 
+// dedupe returns ids without repeats, in order: ids itself when it has
+// none (the usual case), so a bulk read of 1,000 ids allocates nothing here.
 func dedupe(ids []string) []string {
 	if len(ids) < 2 {
 		return ids
 	}
-	seen := make(map[string]struct{}, len(ids))
-	out := ids[:0:0]
-	for _, id := range ids {
-		if _, ok := seen[id]; !ok {
-			seen[id] = struct{}{}
+	seen := seenSets.Get().(map[string]struct{})
+	defer func() {
+		clear(seen)
+		seenSets.Put(seen)
+	}()
+	var out []string
+	for i, id := range ids {
+		if _, dup := seen[id]; dup {
+			if out == nil {
+				out = append(make([]string, 0, len(ids)-1), ids[:i]...)
+			}
+			continue
+		}
+		seen[id] = struct{}{}
+		if out != nil {
 			out = append(out, id)
 		}
 	}
+	if out == nil {
+		return ids
+	}
 	return out
 }
+
+var seenSets = sync.Pool{New: func() any { return make(map[string]struct{}) }}
 
 // unavailable turns a store failure into the error clients see; the cause
 // goes to the log only.

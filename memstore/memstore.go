@@ -84,6 +84,19 @@ func (s *Store) Load(_ context.Context, userIDs []string) (map[string]presence.U
 	return out, nil
 }
 
+// ReadStates calls fn with each user's stored state, or nil. Stored states
+// are never changed in place (see Update), so fn runs without a lock.
+func (s *Store) ReadStates(_ context.Context, userIDs []string, fn func(userID string, st *presence.UserState)) error {
+	for _, id := range userIDs {
+		sh := s.shard(id)
+		sh.mu.Lock()
+		st := sh.m[id]
+		sh.mu.Unlock()
+		fn(id, st)
+	}
+	return nil
+}
+
 // ClaimDue pops the users whose deadline is at or before now.
 func (s *Store) ClaimDue(_ context.Context, now time.Time, max int) ([]string, error) {
 	s.dlMu.Lock()

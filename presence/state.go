@@ -1,7 +1,8 @@
 package presence
 
 import (
-	"sort"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -289,7 +290,11 @@ func (s *UserState) Fold() Presence {
 		}
 		p.Devices = mergeDevice(p.Devices, Device{Device: ss.Device, Idle: ss.Idle})
 	}
-	sort.Slice(p.Devices, func(i, j int) bool { return p.Devices[i].Device < p.Devices[j].Device })
+	if len(p.Devices) > 1 {
+		// slices.SortFunc with a plain function allocates nothing, unlike
+		// sort.Slice: Fold runs for every user of a bulk read.
+		slices.SortFunc(p.Devices, func(a, b Device) int { return strings.Compare(a.Device, b.Device) })
+	}
 	p.Device = latest.Device
 	switch {
 	case s.Manual != "":

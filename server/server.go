@@ -244,9 +244,10 @@ func roomConfig(c hub.RoomConfig) hub.RoomConfig {
 }
 
 var (
-	_ hub.Store     = (*memstore.Store)(nil)
-	_ hub.RoomStore = (*memstore.Rooms)(nil)
-	_ hub.Bus       = (*localbus.Bus)(nil)
-	_ hub.Store     = (*redisstore.Store)(nil)
-	_ hub.Bus       = (*redisstore.Bus)(nil)
+	_ hub.Store       = (*memstore.Store)(nil)
+	_ hub.StateReader = (*memstore.Store)(nil)
+	_ hub.RoomStore   = (*memstore.Rooms)(nil)
+	_ hub.Bus         = (*localbus.Bus)(nil)
+	_ hub.Store       = (*redisstore.Store)(nil)
+	_ hub.Bus         = (*redisstore.Bus)(nil)
 )

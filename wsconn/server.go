@@ -94,6 +94,7 @@ type Server struct {
 	log    *slog.Logger
 	engine *nbhttp.Engine
 	up     *websocket.Upgrader
+	pool   *handlerPool
 
 	// binding maps the remote address of a connection being upgraded to
 	// its *Conn, for the engine's open hook (see Upgrade).
@@ -165,6 +166,7 @@ func NewServer(cfg Config) (*Server, error) {
 		stoppedCh: make(chan struct{}),
 	}
 
+	pool := newHandlerPool()
 	engine := nbhttp.NewEngine(nbhttp.Config{
 		Name:    "wsconn",
 		NPoller: cfg.Pollers,
@@ -180,6 +182,7 @@ func NewServer(cfg Config) (*Server, error) {
 		MaxWriteBufferSize:      cfg.MaxPendingBytes + 64<<10,
 		ReleaseWebsocketPayload: true,
 		SupportServerOnly:       true, // no client-side task pool
+		ServerExecutor:          pool.run,
 	})
 
 	up := websocket.NewUpgrader()
@@ -203,11 +206,14 @@ func NewServer(cfg Config) (*Server, error) {
 
 	s.engine = engine
 	s.up = up
+	s.pool = pool
 	if err := engine.Start(); err != nil {
+		pool.close()
 		return nil, err
 	}
 	if err := s.waitPollersRunning(); err != nil {
 		engine.Stop()
+		pool.close()
 		return nil, err
 	}
 	return s, nil
@@ -590,6 +596,11 @@ func (s *Server) shutdown(ctx context.Context) error {
 			break // a Handler is blocking; do not wait for it forever
 		}
 		time.Sleep(time.Millisecond)
+	}
+	if ctx.Err() == nil {
+		s.pool.close()
+	} else {
+		go s.pool.close() // a worker is stuck in a Handler
 	}
 
 	s.mu.Lock()

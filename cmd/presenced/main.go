@@ -51,6 +51,7 @@ func run(args []string) error {
 	fs.IntVar(&cfg.Rooms.MaxRoomsPerConnection, "max-rooms-per-connection", 100, "most rooms one connection may be in")
 	fs.IntVar(&cfg.Rooms.MaxRoomMembers, "max-room-members", 100000, "most members one room may have")
 	fs.StringVar(&cfg.RedisURL, "redis-url", "", "keep state in Redis shared by several nodes: redis://[user:pass@]host:port[/db], redis+cluster://h1:p1,h2:p2,... (rediss for TLS)")
+	pprofAddr := fs.String("pprof-addr", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060); off when empty")
 	if err := applyEnv(fs); err != nil {
 		return err
 	}
@@ -67,6 +68,11 @@ func run(args []string) error {
 	srv, err := server.New(cfg)
 	if err != nil {
 		return err
+	}
+	if *pprofAddr != "" {
+		if err := servePprof(*pprofAddr, logger); err != nil {
+			return err
+		}
 	}
 	srv.Start()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
