@@ -75,9 +75,12 @@ type Store struct {
 	seed  maphash.Seed
 	locks [64]sync.Mutex // serialise read-modify-write per user
 
-	// dirty holds records changed in memory and not yet committed; reads
-	// look here first. seq numbers each change; flushed is the last one
-	// on disk. cond is signalled after every commit.
+	// cache serves every read (see stateCache).
+	cache *stateCache
+
+	// dirty holds records changed in memory and not yet committed. seq
+	// numbers each change; flushed is the last one on disk. cond is
+	// signalled after every commit.
 	mu      sync.Mutex
 	cond    *sync.Cond
 	dirty   map[string]*presence.UserState
@@ -122,7 +125,7 @@ func Open(path string, opts Options) (s *Store, err error) {
 	}
 	s = &Store{
 		db: db, path: path, log: opts.Logger, seed: maphash.MakeSeed(),
-		dirty: make(map[string]*presence.UserState), dl: deadline.New[string](),
+		cache: newStateCache(), dirty: make(map[string]*presence.UserState), dl: deadline.New[string](),
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	s.cond = sync.NewCond(&s.mu)
@@ -255,6 +258,7 @@ func (s *Store) Update(_ context.Context, userID string, fn func(st *presence.Us
 		lk.Unlock()
 		return presence.UserState{}, errClosed
 	}
+	s.cache.put(userID, &kept)
 	s.dirty[userID] = &kept
 	s.seq++
 	mine := s.seq
@@ -365,12 +369,9 @@ func (s *Store) commit() {
 
 // get returns the latest state of a user: pending in memory or on disk.
 func (s *Store) get(id string) (presence.UserState, error) {
-	s.mu.Lock()
-	if st := s.dirty[id]; st != nil {
-		s.mu.Unlock()
+	if st := s.cache.get(id); st != nil {
 		return *st, nil
 	}
-	s.mu.Unlock()
 	var st presence.UserState
 	found := false
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -386,53 +387,56 @@ func (s *Store) get(id string) (presence.UserState, error) {
 	}
 	if !found {
 		st.UserID = id
+		return st, nil
 	}
-	return st, nil
+	return *s.cache.fill(id, &st), nil
 }
 
 // Load returns the states of the known users among userIDs.
-func (s *Store) Load(_ context.Context, userIDs []string) (map[string]presence.UserState, error) {
+func (s *Store) Load(ctx context.Context, userIDs []string) (map[string]presence.UserState, error) {
 	out := make(map[string]presence.UserState, len(userIDs))
-	var rest []string
-	s.mu.Lock()
-	for _, id := range userIDs {
-		if st := s.dirty[id]; st != nil {
+	err := s.ReadStates(ctx, userIDs, func(id string, st *presence.UserState) {
+		if st != nil {
 			out[id] = *st
-		} else {
-			rest = append(rest, id)
 		}
-	}
-	s.mu.Unlock()
-	if len(rest) == 0 {
-		return out, nil
-	}
-	err := s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketUsers)
-		for _, id := range rest {
-			v := b.Get([]byte(id))
-			if v == nil {
-				continue
-			}
-			var st presence.UserState
-			if err := json.Unmarshal(v, &st); err != nil {
-				return fmt.Errorf("user %q: %w", id, err)
-			}
-			out[id] = st
-		}
-		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", s.path, err)
-	}
-	// A record written while the read ran is newer in memory.
-	s.mu.Lock()
-	for _, id := range rest {
-		if st := s.dirty[id]; st != nil {
-			out[id] = *st
+	return out, err
+}
+
+// ReadStates calls fn with each user's record, or nil for an unknown user.
+// Records come from memory; those not read since the store opened are
+// read from the file in one transaction first.
+func (s *Store) ReadStates(_ context.Context, userIDs []string, fn func(userID string, st *presence.UserState)) error {
+	var missing []string
+	for _, id := range userIDs {
+		if s.cache.get(id) == nil {
+			missing = append(missing, id)
 		}
 	}
-	s.mu.Unlock()
-	return out, nil
+	if len(missing) > 0 {
+		err := s.db.View(func(tx *bolt.Tx) error {
+			b := tx.Bucket(bucketUsers)
+			for _, id := range missing {
+				v := b.Get([]byte(id))
+				if v == nil {
+					continue
+				}
+				st := new(presence.UserState)
+				if err := json.Unmarshal(v, st); err != nil {
+					return fmt.Errorf("user %q: %w", id, err)
+				}
+				s.cache.fill(id, st)
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", s.path, err)
+		}
+	}
+	for _, id := range userIDs {
+		fn(id, s.cache.get(id))
+	}
+	return nil
 }
 
 // ClaimDue pops the users whose deadline is at or before now. The index is

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/presenced/presenced/auth"
+	"github.com/presenced/presenced/boltstore"
 	"github.com/presenced/presenced/gateway"
 	"github.com/presenced/presenced/httpapi"
 	"github.com/presenced/presenced/hub"
@@ -246,6 +247,7 @@ func roomConfig(c hub.RoomConfig) hub.RoomConfig {
 var (
 	_ hub.Store       = (*memstore.Store)(nil)
 	_ hub.StateReader = (*memstore.Store)(nil)
+	_ hub.StateReader = (*boltstore.Store)(nil)
 	_ hub.RoomStore   = (*memstore.Rooms)(nil)
 	_ hub.Bus         = (*localbus.Bus)(nil)
 	_ hub.Store       = (*redisstore.Store)(nil)
