@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/presenced/presenced/hub"
+	"github.com/presenced/presenced/privacy"
 	"github.com/presenced/presenced/storetest"
 )
 
@@ -31,6 +32,16 @@ func TestBusContract(t *testing.T) {
 				}
 				return out
 			}})
+		})
+	}
+}
+
+func TestSettingsContract(t *testing.T) {
+	for name, url := range redisURLs(t) {
+		t.Run(name, func(t *testing.T) {
+			storetest.RunSettings(t, func(t *testing.T) privacy.Store {
+				return openNodes(t, url, 1, nil)[0].Settings
+			})
 		})
 	}
 }
