@@ -67,3 +67,9 @@ func (b *backend) onReady(ready bool) {
 		h.Broadcast(unavailableFrame)
 	}
 }
+
+var (
+	_ privacy.Store       = (*redisstore.Settings)(nil)
+	_ hub.PolicyForgetter = (*privacy.Cache)(nil)
+	_ hub.PolicyRefresher = (*privacy.Cache)(nil)
+)
