@@ -75,6 +75,7 @@ type Backend struct {
 	Store    *Store
 	Bus      *Bus
 	Settings *Settings
+	Rooms    *Rooms
 
 	health health
 	stop   chan struct{}
@@ -118,6 +119,7 @@ func Open(cfg Config) (*Backend, error) {
 	b.Store = newStore(b)
 	b.Bus = newBus(b)
 	b.Settings = newSettings(b)
+	b.Rooms = newRooms(b)
 	b.health.init()
 	b.done.Add(1)
 	go b.probeLoop()

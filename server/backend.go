@@ -19,6 +19,8 @@ type backend struct {
 	store    hub.Store
 	bus      hub.Bus
 	settings privacy.Store
+	// rooms is the shared room store; nil keeps room membership in memory.
+	rooms hub.RoomStore
 	// ready reports whether the backend can serve; nil means always.
 	ready func() error
 	close func() error
@@ -41,7 +43,7 @@ func openBackend(cfg *Config, log *slog.Logger) (*backend, error) {
 		return nil, err
 	}
 	log.Info("state in redis", "url", redisstore.Redacted(cfg.RedisURL))
-	b.store, b.bus, b.settings, b.ready = rb.Store, rb.Bus, rb.Settings, rb.Ready
+	b.store, b.bus, b.settings, b.rooms, b.ready = rb.Store, rb.Bus, rb.Settings, rb.Rooms, rb.Ready
 	b.close = func() error { rb.Close(); return nil }
 	return b, nil
 }
