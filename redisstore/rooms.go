@@ -137,12 +137,7 @@ func (r *Rooms) UpdateRoom(ctx context.Context, room, userID string, fn func(m *
 		if err != nil {
 			return presence.RoomChange{}, err
 		}
-		if m != nil && len(m.Connections) == 0 {
-			m = nil // a member has at least one connection
-		}
-		if m != nil {
-			m.UserID = userID
-		}
+		m = m.Stored(userID)
 		if old.Equal(m) {
 			return presence.RoomChange{Before: old, After: old, Count: n, Visible: vis, V: v}, nil
 		}
