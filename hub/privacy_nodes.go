@@ -3,6 +3,8 @@ package hub
 import (
 	"context"
 	"encoding/json"
+
+	"github.com/presenced/presenced/presence"
 )
 
 // kindSettings is the control event that a user's privacy settings
@@ -58,4 +60,26 @@ func (h *Hub) receiveSettings(ev *event) {
 	for _, c := range mine {
 		h.reviewViews(c, before)
 	}
+}
+
+// reloadPolicy reloads the settings of users whose topic subscription took
+// effect or came back, before their state is re-read: a privacy change
+// published before that was missed (and the control event announcing it
+// was left to the topic). It returns, per user, the level function from
+// before, so the re-read state is sent as a privacy change would be: to
+// exactly the viewers whose view changed. One store read per user; it runs
+// only when a subscription starts or returns.
+func (h *Hub) reloadPolicy(ids []string) (map[string]func(viewer, target string) presence.Level, error) {
+	if _, ok := h.cfg.Policy.(PolicyRefresher); !ok {
+		return nil, nil
+	}
+	out := make(map[string]func(viewer, target string) presence.Level, len(ids))
+	for _, id := range ids {
+		before, err := h.refreshPolicy(context.Background(), id)
+		if err != nil {
+			return nil, err
+		}
+		out[id] = before
+	}
+	return out, nil
 }
