@@ -141,6 +141,7 @@ func (h *Hub) privacyUpdate(ctx context.Context, userID string, op func(st *pres
 	if err != nil {
 		h.log.Warn("publishing a privacy change failed; other nodes apply it on their watchers' next snapshot", "user", userID, "err", err)
 	}
+	h.announceSettings(ctx, userID)
 	return nil
 }
 

@@ -101,6 +101,10 @@ func (h *Hub) resyncBatch(ids []string) error {
 	if len(watched) == 0 {
 		return nil
 	}
+	befores, err := h.reloadPolicy(watched)
+	if err != nil {
+		return err
+	}
 	states, err := h.cfg.Store.Load(context.Background(), watched)
 	if err != nil {
 		return err
@@ -113,7 +117,12 @@ func (h *Hub) resyncBatch(ids []string) error {
 		st := states[id]
 		st.UserID = id
 		prev := t.latest.Load()
-		h.fanout(t, &record{p: st.Fold(), hiddenV: st.HiddenV, wasInvisible: prev != nil && prev.p.Invisible})
+		rec := &record{p: st.Fold(), hiddenV: st.HiddenV, wasInvisible: prev != nil && prev.p.Invisible}
+		if before := befores[id]; before != nil {
+			h.applyPrivacy(id, rec, before)
+		} else {
+			h.fanout(t, rec)
+		}
 	}
 	return nil
 }

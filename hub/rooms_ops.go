@@ -70,6 +70,7 @@ func (h *Hub) JoinRoom(ctx context.Context, c *Client, room string, meta, reqID 
 	if err := h.attachRoom(c, room, sub); err != nil {
 		return err
 	}
+	h.waitRoomActive(ctx, c, sub)
 	now, dev := h.Now(), c.Device()
 	ch, err := rs.UpdateRoom(ctx, room, c.UserID, func(m *presence.RoomMember, count int) (*presence.RoomMember, error) {
 		if m == nil {

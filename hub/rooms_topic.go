@@ -16,6 +16,8 @@ import (
 // receives the room's events in one order.
 type roomTopic struct {
 	name string
+	// active is closed once the node's bus subscription took effect.
+	active *roomActive
 
 	mu   sync.Mutex
 	subs map[*Client]*roomSub
@@ -136,8 +138,8 @@ func (h *Hub) attachRoom(c *Client, name string, sub *roomSub) error {
 	rt := s.m[name]
 	if rt == nil {
 		rt = &roomTopic{name: name, subs: make(map[*Client]*roomSub),
-			seen: make(map[string]mark), pruneAt: minPrune}
-		if err := h.cfg.Bus.Subscribe(roomBusTopic(name), func(p []byte) { h.receiveRoom(name, p) }); err != nil {
+			seen: make(map[string]mark), pruneAt: minPrune, active: newRoomActive()}
+		if err := h.cfg.Bus.Subscribe(roomBusTopic(name), h.roomDeliver(name, rt.active)); err != nil {
 			return h.unavailable(err)
 		}
 		s.m[name] = rt

@@ -224,8 +224,11 @@ func (h *Hub) control(payload []byte) {
 		h.log.Warn("bad control payload", "err", err)
 		return
 	}
-	if ev.Kind == kindKick {
+	switch ev.Kind {
+	case kindKick:
 		h.closeUser(ev.UserID, protocol.CloseKicked, "disconnected by the server")
+	case kindSettings:
+		h.receiveSettings(&ev)
 	}
 }
 

@@ -62,12 +62,7 @@ func (r *Rooms) UpdateRoom(_ context.Context, name, userID string, fn func(m *pr
 	if err != nil {
 		return presence.RoomChange{}, err
 	}
-	if m != nil && len(m.Connections) == 0 {
-		m = nil // a member has at least one connection
-	}
-	if m != nil {
-		m.UserID = userID
-	}
+	m = m.Stored(userID)
 	if old.Equal(m) {
 		ch := presence.RoomChange{Before: old, After: old}
 		if rm != nil {

@@ -53,6 +53,17 @@ func (m *RoomMember) Clone() *RoomMember {
 	return &c
 }
 
+// Stored returns what a room store keeps of m, the record a RoomStore
+// update function returned for userID: nil when m has no connection left
+// (a member has at least one), m with its user id set otherwise.
+func (m *RoomMember) Stored(userID string) *RoomMember {
+	if m == nil || len(m.Connections) == 0 {
+		return nil
+	}
+	m.UserID = userID
+	return m
+}
+
 // Conn returns the index of the connection with session id, or -1.
 func (m *RoomMember) Conn(sessionID string) int {
 	for i := range m.Connections {

@@ -192,6 +192,10 @@ func (c *Cache) Refresh(ctx context.Context, userID string) (before func(viewer,
 	}, nil
 }
 
+// Forget drops a user's settings, so that the next need reloads them from
+// the store: another node changed them.
+func (c *Cache) Forget(userID string) { c.drop(userID) }
+
 func (c *Cache) shard(id string) *cacheShard {
 	return &c.shards[maphash.String(c.seed, id)%cacheShards]
 }

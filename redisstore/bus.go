@@ -43,6 +43,10 @@ func newBus(b *Backend) *Bus {
 // Publish sends payload on topic's channel with one SPUBLISH, whatever the
 // number of nodes and watchers. A user topic's payload that cannot be sent
 // is retried in the background for a while (see republisher) and Publish
+// SubscribesAsync reports that a subscription takes effect when the bus
+// delivers nil (hub.AsyncBus).
+func (bus *Bus) SubscribesAsync() bool { return true }
+
 // returns nil; a control payload's failure is returned to the caller.
 func (bus *Bus) Publish(ctx context.Context, topic string, payload []byte) error {
 	ctx, cancel := bus.b.opContext(ctx)

@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/presenced/presenced/hub"
+	"github.com/presenced/presenced/hub/roomstoretest"
+	"github.com/presenced/presenced/privacy"
 	"github.com/presenced/presenced/storetest"
 )
 
@@ -31,6 +33,26 @@ func TestBusContract(t *testing.T) {
 				}
 				return out
 			}})
+		})
+	}
+}
+
+func TestSettingsContract(t *testing.T) {
+	for name, url := range redisURLs(t) {
+		t.Run(name, func(t *testing.T) {
+			storetest.RunSettings(t, func(t *testing.T) privacy.Store {
+				return openNodes(t, url, 1, nil)[0].Settings
+			})
+		})
+	}
+}
+
+func TestRoomsContract(t *testing.T) {
+	for name, url := range redisURLs(t) {
+		t.Run(name, func(t *testing.T) {
+			roomstoretest.Run(t, func(t *testing.T) hub.RoomStore {
+				return openNodes(t, url, 1, nil)[0].Rooms
+			})
 		})
 	}
 }

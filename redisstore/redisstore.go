@@ -72,8 +72,10 @@ type Backend struct {
 	l      *layout
 	log    *slog.Logger
 
-	Store *Store
-	Bus   *Bus
+	Store    *Store
+	Bus      *Bus
+	Settings *Settings
+	Rooms    *Rooms
 
 	health health
 	stop   chan struct{}
@@ -116,6 +118,8 @@ func Open(cfg Config) (*Backend, error) {
 	}
 	b.Store = newStore(b)
 	b.Bus = newBus(b)
+	b.Settings = newSettings(b)
+	b.Rooms = newRooms(b)
 	b.health.init()
 	b.done.Add(1)
 	go b.probeLoop()

@@ -7,7 +7,6 @@ import (
 
 	"github.com/presenced/presenced/hub"
 	"github.com/presenced/presenced/localbus"
-	"github.com/presenced/presenced/memstore"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/privacy"
 	"github.com/presenced/presenced/protocol"
@@ -20,6 +19,8 @@ type backend struct {
 	store    hub.Store
 	bus      hub.Bus
 	settings privacy.Store
+	// rooms is the shared room store; nil keeps room membership in memory.
+	rooms hub.RoomStore
 	// ready reports whether the backend can serve; nil means always.
 	ready func() error
 	close func() error
@@ -42,12 +43,8 @@ func openBackend(cfg *Config, log *slog.Logger) (*backend, error) {
 		return nil, err
 	}
 	log.Info("state in redis", "url", redisstore.Redacted(cfg.RedisURL))
-	b.store, b.bus, b.ready = rb.Store, rb.Bus, rb.Ready
+	b.store, b.bus, b.settings, b.rooms, b.ready = rb.Store, rb.Bus, rb.Settings, rb.Rooms, rb.Ready
 	b.close = func() error { rb.Close(); return nil }
-	// Privacy settings are not in Redis yet: each node keeps its own in
-	// memory (see docs/redis.md, "Not yet in Redis").
-	b.settings = memstore.New()
-	log.Warn("privacy settings, contacts and blocks are kept per node in memory with --redis-url; they are not yet shared between nodes")
 	return b, nil
 }
 
@@ -72,3 +69,9 @@ func (b *backend) onReady(ready bool) {
 		h.Broadcast(unavailableFrame)
 	}
 }
+
+var (
+	_ privacy.Store       = (*redisstore.Settings)(nil)
+	_ hub.PolicyForgetter = (*privacy.Cache)(nil)
+	_ hub.PolicyRefresher = (*privacy.Cache)(nil)
+)

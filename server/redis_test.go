@@ -26,13 +26,16 @@ type cluster struct {
 	nodes []*harness
 }
 
-func startNodes(t *testing.T, n int, redisURL string) *cluster {
+func startNodes(t *testing.T, n int, redisURL string, mutate ...func(*server.Config)) *cluster {
 	t.Helper()
 	c := &cluster{t: t, clock: fakeclock.New(t0)}
 	for range n {
 		h := start(t, func(cfg *server.Config) {
 			cfg.Clock = c.clock
 			cfg.RedisURL = redisURL
+			for _, m := range mutate {
+				m(cfg)
+			}
 		})
 		h.clock = c.clock
 		c.nodes = append(c.nodes, h)

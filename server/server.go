@@ -154,7 +154,7 @@ func New(cfg Config) (*Server, error) {
 		TickInterval:      cfg.TickInterval,
 		Logger:            log,
 		Metrics:           m,
-		RoomConfig:        roomConfig(cfg.Rooms),
+		RoomConfig:        roomConfig(cfg.Rooms, be.rooms),
 	})
 	if err != nil {
 		_ = be.close()
@@ -236,8 +236,12 @@ func clockFunc(c presence.Clock) func() time.Time {
 	return c.Now
 }
 
-// roomConfig fills in the room store: the embedded one unless given.
-func roomConfig(c hub.RoomConfig) hub.RoomConfig {
+// roomConfig fills in the room store unless given: the backend's (Redis,
+// shared by every node) or one in memory.
+func roomConfig(c hub.RoomConfig, backend hub.RoomStore) hub.RoomConfig {
+	if c.Rooms == nil {
+		c.Rooms = backend
+	}
 	if c.Rooms == nil {
 		c.Rooms = memstore.NewRooms()
 	}

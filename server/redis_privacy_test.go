@@ -1,0 +1,99 @@
+package server_test
+
+import (
+	"testing"
+
+	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/server"
+)
+
+// TestRedisPrivacyAcrossNodes changes alice's settings on node A (her own
+// connection) and on node C (the HTTP API) while bob watches her from node
+// B: bob's open subscription follows every change at once, and a node that
+// only caches a user (bob connected there, alice seen there before) learns
+// of changes it does not watch.
+func TestRedisPrivacyAcrossNodes(t *testing.T) {
+	c := startNodes(t, 3, sharedCluster(t).URL(), func(cfg *server.Config) {
+		cfg.DefaultVisibility = "contacts"
+		cfg.LastSeenReciprocity = true
+	})
+	a, b, n3 := c.nodes[0], c.nodes[1], c.nodes[2]
+	l := &live{h: a, marker: a.online("marker", "web")}
+	n3.mustAPI("PUT", "/v1/users/marker/privacy", map[string]any{"visibility": "everyone"})
+	alice := a.online("alice", "web")
+	if err := alice.SetStatus(ctx5(t), map[string]any{"custom_status": "in the lab"}); err != nil {
+		t.Fatal(err)
+	}
+	n3.mustAPI("PUT", "/v1/users/alice/contacts", map[string]any{"contacts": []string{"bob"}})
+	bob, snap := b.watch("bob", "alice", "marker")
+	if snap["alice"].CustomStatus != "in the lab" {
+		t.Fatalf("bob's snapshot of alice = %+v", snap["alice"])
+	}
+
+	step := func(name string, do func()) {
+		t.Helper()
+		t.Log(name)
+		do()
+	}
+	step("alice blocks bob on A", func() {
+		a.request(alice, map[string]any{"type": "block", "user_id": "bob"})
+		l.expect(bob, "alice", presence.LevelHidden)
+	})
+	step("a blocked bob sees nothing move", func() {
+		if err := alice.SetStatus(ctx5(t), map[string]any{"custom_status": "still here"}); err != nil {
+			t.Fatal(err)
+		}
+		l.quiet(bob)
+	})
+	step("the API on C unblocks him", func() {
+		n3.mustAPI("DELETE", "/v1/users/alice/blocks/bob", nil)
+		l.expect(bob, "alice", presence.LevelFull)
+	})
+	step("C removes bob from alice's contacts", func() {
+		n3.mustAPI("DELETE", "/v1/users/alice/contacts/bob", nil)
+		l.expect(bob, "alice", presence.LevelHidden)
+	})
+	step("A adds him back", func() {
+		a.mustAPI("POST", "/v1/users/alice/contacts", map[string]any{"contacts": []string{"bob"}})
+		l.expect(bob, "alice", presence.LevelFull)
+	})
+	step("alice sets visibility nobody on A", func() {
+		a.request(alice, map[string]any{"type": "set_privacy", "visibility": "nobody"})
+		l.expect(bob, "alice", presence.LevelHidden)
+		l.quiet(bob)
+	})
+	step("C sets it to everyone", func() {
+		n3.mustAPI("PUT", "/v1/users/alice/privacy", map[string]any{"visibility": "everyone"})
+		l.expect(bob, "alice", presence.LevelFull)
+	})
+	step("alice hides her last-seen on A", func() {
+		a.request(alice, map[string]any{"type": "set_privacy", "last_seen_visibility": "nobody"})
+		l.expect(bob, "alice", presence.LevelNoLastSeen)
+		a.request(alice, map[string]any{"type": "set_privacy", "last_seen_visibility": "everyone"})
+		l.expect(bob, "alice", presence.LevelFull)
+	})
+	// Nobody watches bob: only the control topic tells B, where bob is
+	// connected, that his own settings changed.
+	step("C hides bob's last-seen: by reciprocity he loses everyone's on B", func() {
+		n3.mustAPI("PUT", "/v1/users/bob/privacy", map[string]any{"last_seen_visibility": "nobody"})
+		l.expectAll(bob, map[string]presence.Level{"alice": presence.LevelNoLastSeen, "marker": presence.LevelNoLastSeen})
+		l.quiet(bob)
+	})
+	step("A shows it again", func() {
+		a.mustAPI("PUT", "/v1/users/bob/privacy", map[string]any{"last_seen_visibility": "everyone"})
+		l.expectAll(bob, map[string]presence.Level{"alice": presence.LevelFull, "marker": presence.LevelFull})
+	})
+	// B keeps alice's settings cached after bob leaves; a change made on C
+	// meanwhile must not let a stale copy answer bob's next subscription.
+	step("bob leaves B; C hides alice from everyone; bob comes back to B", func() {
+		b.gone(bob, true)
+		waitFor(t, "B to stop watching alice", func() bool { return !b.srv.Hub().InUse("alice") })
+		n3.mustAPI("PUT", "/v1/users/alice/privacy", map[string]any{"visibility": "nobody"})
+		again, snap := b.watch("bob", "alice")
+		if got := snap["alice"]; got.Status != presence.StatusOffline || got.CustomStatus != "" {
+			t.Fatalf("bob's new snapshot of alice = %+v, want hidden", got)
+		}
+		n3.mustAPI("PUT", "/v1/users/alice/privacy", map[string]any{"visibility": "contacts"})
+		l.expect(again, "alice", presence.LevelFull)
+	})
+}
