@@ -29,6 +29,16 @@ func TestRedisPrivacyAcrossNodes(t *testing.T) {
 	if snap["alice"].CustomStatus != "in the lab" {
 		t.Fatalf("bob's snapshot of alice = %+v", snap["alice"])
 	}
+	// Node B subscribes alice's channel asynchronously; a change of her
+	// settings made before that subscription is live races with B's resync
+	// (see docs/redis.md, "Known gaps"). Wait until an update of hers
+	// reaches bob, so each step below tests the live path.
+	if err := alice.SetStatus(ctx5(t), map[string]any{"custom_status": "in the lab, again"}); err != nil {
+		t.Fatal(err)
+	}
+	if p := a.update(bob); p.UserID != "alice" || p.CustomStatus != "in the lab, again" {
+		t.Fatalf("bob got %+v", p)
+	}
 
 	step := func(name string, do func()) {
 		t.Helper()
