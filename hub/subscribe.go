@@ -198,17 +198,6 @@ func PresencesFrame(typ string, reqID json.RawMessage, ps map[string]presence.Pr
 	return presencesFrame(typ, reqID, views)
 }
 
-// AppendPresences appends {"user_id":{presence},…} to b.
-func AppendPresences(b []byte, ps map[string]presence.Presence) []byte {
-	b = append(b, '{')
-	first := true
-	for id, p := range ps {
-		b = appendMember(b, first, id, &p)
-		first = false
-	}
-	return append(b, '}')
-}
-
 // appendMember appends "id":{presence} to a JSON object being written,
 // after a comma unless it is the first member.
 func appendMember(b []byte, first bool, id string, p *presence.Presence) []byte {
