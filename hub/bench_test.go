@@ -102,7 +102,7 @@ func BenchmarkEncodeUpdate(b *testing.B) {
 	for range b.N {
 		f := viewFrames{level: h.levelsFor(p.UserID)}
 		for _, v := range viewers {
-			if f.forViewer(h, v, rec) == nil {
+			if f.forViewer(v, rec) == nil {
 				b.Fatal("no frame")
 			}
 		}

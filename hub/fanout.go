@@ -79,7 +79,7 @@ func (h *Hub) fanout(t *topic, rec *record) {
 	s.mu.RLock()
 	n := 0
 	for c := range t.subs {
-		frame := frames.forViewer(h, c.UserID, rec)
+		frame := frames.forViewer(c.UserID, rec)
 		if frame != nil && c.deliver(t, rec.p.V, frame) {
 			n++
 		}
@@ -96,7 +96,7 @@ type viewFrames struct {
 
 // forViewer returns the frame viewer receives for rec, or nil when the
 // viewer must receive nothing: rec changed nothing they can see.
-func (f *viewFrames) forViewer(h *Hub, viewer string, rec *record) []byte {
+func (f *viewFrames) forViewer(viewer string, rec *record) []byte {
 	if viewer == rec.p.UserID {
 		if f.self == nil {
 			f.self = updateFrame(rec.p)

@@ -233,16 +233,8 @@ func (h *Hub) control(payload []byte) {
 }
 
 func (h *Hub) closeUser(userID string, code int, reason string) {
-	var victims []*Client
-	h.clientMu.Lock()
-	for c := range h.clients {
-		if c.UserID == userID {
-			victims = append(victims, c)
-		}
-	}
-	h.clientMu.Unlock()
 	var ids []string
-	for _, c := range victims {
+	for _, c := range h.localClients(userID) {
 		c.mu.Lock()
 		was := c.session
 		if was {

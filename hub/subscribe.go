@@ -16,9 +16,10 @@ func (h *Hub) Subscribe(ctx context.Context, c *Client, userIDs []string, reqID 
 	if err := checkIDs(userIDs); err != nil {
 		return err
 	}
+	ids := dedupe(userIDs)
 	c.mu.Lock()
 	fresh := 0
-	for _, id := range dedupe(userIDs) {
+	for _, id := range ids {
 		if t := h.topics.get(id); t == nil || !c.watchesLocked(t) {
 			fresh++
 		}
@@ -29,7 +30,6 @@ func (h *Hub) Subscribe(ctx context.Context, c *Client, userIDs []string, reqID 
 		return presence.Errorf(presence.CodeLimitExceeded, "a connection may watch at most %d users; this would make %d", h.cfg.MaxSubscriptions, total)
 	}
 
-	ids := dedupe(userIDs)
 	if err := h.preparePolicy(ctx, append([]string{c.UserID}, ids...)); err != nil {
 		return err
 	}
