@@ -57,6 +57,18 @@ func TestPrivacyAcrossNodes(t *testing.T) {
 	if snap["alice"].Status != presence.StatusOnline {
 		t.Fatalf("bob's snapshot = %+v", snap["alice"])
 	}
+	// A subscribes alice's channel asynchronously; a privacy change made
+	// before that subscription is live races with A's resync (docs/redis.md,
+	// "Known limits"). Wait until an update of hers reaches bob, so the block
+	// below tests the live path.
+	if err := alice.SetStatus(ctxFor(t, 5*time.Second), map[string]any{"custom_status": "here, again"}); err != nil {
+		t.Fatal(err)
+	}
+	live := newer(t, bob, snap["alice"].V)
+	if live.CustomStatus != "here, again" {
+		t.Fatalf("bob got %+v", live)
+	}
+	snap["alice"] = live
 	if _, err := alice.Request(ctxFor(t, 5*time.Second), map[string]any{"type": "block", "user_id": "bob"}); err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +94,7 @@ func TestPrivacyAcrossNodes(t *testing.T) {
 	if code, body := api(t, c, "DELETE", "/v1/users/alice/blocks/bob", nil); code/100 != 2 {
 		t.Fatalf("unblock on C = %d %s", code, body)
 	}
-	if p := newer(t, bob, hidden.V); p.Status != presence.StatusOnline || p.CustomStatus != "here" {
+	if p := newer(t, bob, hidden.V); p.Status != presence.StatusOnline || p.CustomStatus != "here, again" {
 		t.Fatalf("bob sees unblocked alice as %+v", p)
 	}
 }
