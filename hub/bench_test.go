@@ -100,9 +100,10 @@ func BenchmarkEncodeUpdate(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
-		f := viewFrames{level: h.levelsFor(p.UserID)}
+		var f viewFrames
+		level := h.levelsFor(p.UserID)
 		for _, v := range viewers {
-			if f.forViewer(v, rec) == nil {
+			if f.forViewer(v, level(v), sentAt(16, presence.LevelFull), rec) == nil {
 				b.Fatal("no frame")
 			}
 		}

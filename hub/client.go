@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/protocol"
 )
 
@@ -35,14 +36,37 @@ type Client struct {
 	closed   bool
 	// touched is the lastSign last written to the store.
 	touched int64
-	// subs maps each watched topic to the last version this client was
-	// sent; pending means a snapshot is on its way and drops every update.
-	subs  map[*topic]uint64
+	// subs maps each watched topic to what this client was last sent of
+	// it; awaitingSnapshot means a snapshot is on its way and drops every
+	// update.
+	subs  map[*topic]sent
 	out   outbox
 	rooms clientRooms
 }
 
+// sent is what a watcher was last sent of a topic: the user's version
+// (low 56 bits; versions stay below 2^53) and the privacy level the view
+// was made at (high byte). Keeping the level per watcher lets a privacy
+// change be judged against what each watcher actually holds, whatever
+// order the new settings and the change's own event reach this node in.
+// Packing it into the version keeps a subscription at one word.
+type sent uint64
+
+const (
+	versionBits      = 56
+	versionMask      = 1<<versionBits - 1
+	awaitingSnapshot = sent(pending)
+)
+
+// pending marks a snapshot on its way, for user and room subscriptions.
 const pending = ^uint64(0)
+
+func sentAt(v uint64, lvl presence.Level) sent {
+	return sent(v&versionMask) | sent(lvl)<<versionBits
+}
+
+func (s sent) v() uint64             { return uint64(s) & versionMask }
+func (s sent) level() presence.Level { return presence.Level(s >> versionBits) }
 
 // Device returns the device name the client gave.
 func (c *Client) Device() string {
@@ -100,16 +124,25 @@ func (c *Client) enqueueLocked(frame []byte, key *topic) {
 	}
 }
 
-// deliver queues a presence update of topic t at version v, unless the
-// client already has that version or newer, or is waiting for a snapshot.
-func (c *Client) deliver(t *topic, v uint64, frame []byte) bool {
+// deliver queues the update rec to c through c's view of it at level lvl
+// (frames encodes each view once per record), unless c has rec's version
+// or newer, is waiting for a snapshot, or would learn nothing from it.
+func (c *Client) deliver(t *topic, rec *record, lvl presence.Level, frames *viewFrames) bool {
 	c.mu.Lock()
 	last, ok := c.subs[t]
-	if !ok || c.closed || v <= last {
+	if !ok || c.closed || last == awaitingSnapshot || rec.p.V <= last.v() {
 		c.mu.Unlock()
 		return false
 	}
-	c.subs[t] = v
+	frame := frames.forViewer(c.UserID, lvl, last, rec)
+	if frame == nil {
+		// c holds the hidden view and keeps it; its level is lvl now. The
+		// version stays the one it saw, below any it may see next.
+		c.subs[t] = sentAt(last.v(), lvl)
+		c.mu.Unlock()
+		return false
+	}
+	c.subs[t] = sentAt(rec.p.V, lvl)
 	c.enqueueLocked(frame, t)
 	return true
 }

@@ -74,13 +74,17 @@ func (h *Hub) fanout(t *topic, rec *record) {
 		h.m.Inc(h.m.Dropped, "stale")
 		return
 	}
-	frames := viewFrames{level: h.levelsFor(rec.p.UserID)}
+	level := h.levelsFor(rec.p.UserID)
+	var frames viewFrames
 	s := h.topics.shard(t.name)
 	s.mu.RLock()
 	n := 0
 	for c := range t.subs {
-		frame := frames.forViewer(c.UserID, rec)
-		if frame != nil && c.deliver(t, rec.p.V, frame) {
+		lvl := presence.LevelFull
+		if c.UserID != rec.p.UserID {
+			lvl = level(c.UserID)
+		}
+		if c.deliver(t, rec, lvl, &frames) {
 			n++
 		}
 	}
@@ -90,43 +94,55 @@ func (h *Hub) fanout(t *topic, rec *record) {
 
 // viewFrames caches the encoded presence_update of each view of one record.
 type viewFrames struct {
-	level                          func(viewer string) presence.Level
 	full, noLastSeen, hidden, self []byte
 }
 
-// forViewer returns the frame viewer receives for rec, or nil when the
-// viewer must receive nothing: rec changed nothing they can see.
-func (f *viewFrames) forViewer(viewer string, rec *record) []byte {
+// forViewer returns the frame viewer, at level lvl and last sent had,
+// receives for rec, or nil when rec changes nothing they can see.
+func (f *viewFrames) forViewer(viewer string, lvl presence.Level, had sent, rec *record) []byte {
 	if viewer == rec.p.UserID {
-		if f.self == nil {
-			f.self = updateFrame(rec.p)
-		}
-		return f.self
+		return f.at(presence.LevelFull, rec, true)
 	}
-	lvl := f.level(viewer)
-	switch {
-	case lvl == presence.LevelHidden:
-		// Hidden before and after: privacy changes push their own updates.
+	if (lvl == presence.LevelHidden || rec.p.Invisible) && (had.level() == presence.LevelHidden || rec.wasInvisible) {
+		// Hidden before and after: a hidden viewer learns nothing, not
+		// even that the version moved.
 		return nil
-	case rec.p.Invisible:
-		if rec.wasInvisible {
-			return nil
-		}
-		if f.hidden == nil {
-			f.hidden = updateFrame(presence.View(rec.p, rec.hiddenV, lvl))
-		}
-		return f.hidden
-	case lvl == presence.LevelNoLastSeen:
-		if f.noLastSeen == nil {
-			f.noLastSeen = updateFrame(presence.View(rec.p, rec.hiddenV, lvl))
-		}
-		return f.noLastSeen
-	default:
-		if f.full == nil {
-			f.full = updateFrame(rec.p)
-		}
-		return f.full
 	}
+	return f.forLevel(lvl, had, rec)
+}
+
+// forLevel returns the frame of rec's view at level lvl for a viewer last
+// sent had. A viewer who saw the user and must now see them hidden is sent
+// the hidden view at a version not below the one they have: the hidden
+// version (moved by the privacy change that hid the user) is normally the
+// newer, but the new settings may reach this node before that change's
+// own event, and the view must not be dropped as older.
+func (f *viewFrames) forLevel(lvl presence.Level, had sent, rec *record) []byte {
+	if (lvl == presence.LevelHidden || rec.p.Invisible) && rec.hiddenV < had.v() {
+		return updateFrame(presence.Hidden(rec.p.UserID, had.v()))
+	}
+	return f.at(lvl, rec, false)
+}
+
+// at returns the encoded view of rec at level lvl (self: the real state).
+func (f *viewFrames) at(lvl presence.Level, rec *record, self bool) []byte {
+	slot := &f.full
+	switch {
+	case self:
+		slot = &f.self
+	case lvl == presence.LevelHidden || rec.p.Invisible:
+		slot = &f.hidden
+	case lvl == presence.LevelNoLastSeen:
+		slot = &f.noLastSeen
+	}
+	if *slot == nil {
+		if self {
+			*slot = updateFrame(rec.p)
+		} else {
+			*slot = updateFrame(presence.View(rec.p, rec.hiddenV, lvl))
+		}
+	}
+	return *slot
 }
 
 func (h *Hub) level(viewer, target string) presence.Level {
@@ -136,13 +152,27 @@ func (h *Hub) level(viewer, target string) presence.Level {
 	return h.cfg.Policy.Level(viewer, target)
 }
 
+// viewerLevel is level for any viewer: the user themselves and "" (a
+// trusted backend) see the real presence.
+func (h *Hub) viewerLevel(viewer, target string) presence.Level {
+	if viewer == "" || viewer == target {
+		return presence.LevelFull
+	}
+	return h.level(viewer, target)
+}
+
 // view returns what viewer sees of rec; viewer "" is a trusted backend that
 // sees the real presence.
 func (h *Hub) view(viewer string, rec *record) presence.Presence {
+	return viewAt(viewer, h.viewerLevel(viewer, rec.p.UserID), rec)
+}
+
+// viewAt returns what viewer sees of rec at level lvl (from viewerLevel).
+func viewAt(viewer string, lvl presence.Level, rec *record) presence.Presence {
 	if viewer == "" || viewer == rec.p.UserID {
 		return rec.p
 	}
-	return presence.View(rec.p, rec.hiddenV, h.level(viewer, rec.p.UserID))
+	return presence.View(rec.p, rec.hiddenV, lvl)
 }
 
 func updateFrame(p presence.Presence) []byte {

@@ -15,11 +15,10 @@ type PolicyPreparer interface {
 }
 
 // PolicyRefresher is an optional ability of a Policy that caches what it
-// needs: Refresh reloads userID's settings after they changed and returns
-// the level function as it was before, so the hub can tell which viewers'
-// views changed.
+// needs: Refresh reloads userID's settings after they changed. The hub
+// then compares each watcher's new level with the one it was last sent at.
 type PolicyRefresher interface {
-	Refresh(ctx context.Context, userID string) (before func(viewer, target string) presence.Level, err error)
+	Refresh(ctx context.Context, userID string) error
 }
 
 // TargetPolicy is an optional ability of a Policy: LevelsFor looks the
@@ -112,8 +111,7 @@ func (h *Hub) privacyUpdate(ctx context.Context, userID string, op func(st *pres
 	}
 	// The policy answers with the new settings before the record moves:
 	// an update racing with this one is judged by them, never the old.
-	before, err := h.refreshPolicy(ctx, userID)
-	if err != nil {
+	if err := h.refreshPolicy(ctx, userID); err != nil {
 		return h.unavailable(err)
 	}
 	now := h.Now()
@@ -133,7 +131,7 @@ func (h *Hub) privacyUpdate(ctx context.Context, userID string, op func(st *pres
 	}
 	h.ended(ended)
 	p := st.Fold()
-	h.applyPrivacy(userID, &record{p: p, hiddenV: st.HiddenV, wasInvisible: p.Invisible}, before)
+	h.applyPrivacy(userID, &record{p: p, hiddenV: st.HiddenV, wasInvisible: p.Invisible})
 	payload, err := json.Marshal(event{Kind: kindPrivacy, Presence: &p, HiddenV: st.HiddenV, Node: h.cfg.Node})
 	if err == nil {
 		err = h.cfg.Bus.Publish(ctx, busTopic(userID), payload)
@@ -145,13 +143,12 @@ func (h *Hub) privacyUpdate(ctx context.Context, userID string, op func(st *pres
 	return nil
 }
 
-// refreshPolicy reloads userID's settings and returns the level function
-// from before. A policy that keeps nothing answers the same before and after.
-func (h *Hub) refreshPolicy(ctx context.Context, userID string) (func(viewer, target string) presence.Level, error) {
+// refreshPolicy reloads userID's settings, if the policy keeps any.
+func (h *Hub) refreshPolicy(ctx context.Context, userID string) error {
 	if r, ok := h.cfg.Policy.(PolicyRefresher); ok {
 		return r.Refresh(ctx, userID)
 	}
-	return h.level, nil
+	return nil
 }
 
 // receivePrivacy applies another node's privacy change to this node's
@@ -160,39 +157,37 @@ func (h *Hub) receivePrivacy(name string, ev *event) {
 	if ev.Node == h.cfg.Node {
 		return
 	}
-	before, err := h.refreshPolicy(context.Background(), name)
-	if err != nil {
+	if err := h.refreshPolicy(context.Background(), name); err != nil {
+		// The policy dropped what it had: the user stays hidden from
+		// everyone here until their settings can be read.
 		h.log.Error("privacy settings unreadable; hiding the user from this node's watchers", "user", name, "err", err)
-		before = func(string, string) presence.Level { return presence.LevelFull }
 	}
-	h.applyPrivacy(name, &record{p: *ev.Presence, hiddenV: ev.HiddenV, wasInvisible: ev.Presence.Invisible}, before)
+	h.applyPrivacy(name, &record{p: *ev.Presence, hiddenV: ev.HiddenV, wasInvisible: ev.Presence.Invisible})
 }
 
-// applyPrivacy sends rec to every local viewer whose view of userID
-// changed, and re-sends to userID's own connections the users whose view
-// their own change altered (last-seen reciprocity).
-func (h *Hub) applyPrivacy(userID string, rec *record, before func(viewer, target string) presence.Level) {
+// applyPrivacy brings every local watcher of userID to its view of rec (or
+// of a newer record the node has) under the current settings, sending it
+// only to those whose view changed, and re-sends to userID's own
+// connections the users whose view their own settings altered (last-seen
+// reciprocity). It serves privacy changes and re-reads alike: each watcher
+// is compared with the level it was last sent at, so the result does not
+// depend on whether the settings or the record reached this node first.
+func (h *Hub) applyPrivacy(userID string, rec *record) {
 	if t := h.topics.get(userID); t != nil {
 		old := t.latest.Load()
 		t.advance(rec)
 		cur := t.latest.Load()
-		var frames [presence.LevelHidden + 1][]byte
+		level := h.levelsFor(userID)
+		var frames viewFrames
 		s := h.topics.shard(userID)
 		s.mu.RLock()
 		n := 0
 		for c := range t.subs {
-			if c.UserID == userID {
-				continue // a user's own view is their real state, whatever their settings
+			lvl := presence.LevelFull
+			if c.UserID != userID {
+				lvl = level(c.UserID)
 			}
-			lvl := h.level(c.UserID, userID)
-			nv := presence.View(cur.p, cur.hiddenV, lvl)
-			if old != nil && sameView(presence.View(old.p, old.hiddenV, before(c.UserID, userID)), nv) {
-				continue
-			}
-			if frames[lvl] == nil {
-				frames[lvl] = updateFrame(nv)
-			}
-			if c.deliver(t, cur.p.V, frames[lvl]) {
+			if c.review(t, old, cur, lvl, &frames) {
 				n++
 			}
 		}
@@ -203,7 +198,7 @@ func (h *Hub) applyPrivacy(userID string, rec *record, before func(viewer, targe
 	mine := append([]*Client(nil), h.byUser[userID]...)
 	h.clientMu.Unlock()
 	for _, c := range mine {
-		h.reviewViews(c, before)
+		h.reviewViews(c)
 	}
 }
 
@@ -211,11 +206,11 @@ func (h *Hub) applyPrivacy(userID string, rec *record, before func(viewer, targe
 // change altered. The user's version did not move, so the same version is
 // sent again with the new view; clients keep an update whose version is
 // not lower than the one they have.
-func (h *Hub) reviewViews(c *Client, before func(viewer, target string) presence.Level) {
+func (h *Hub) reviewViews(c *Client) {
 	c.mu.Lock()
 	topics := make([]*topic, 0, len(c.subs))
 	for t, last := range c.subs {
-		if last != pending && t.name != c.UserID {
+		if last != awaitingSnapshot && t.name != c.UserID {
 			topics = append(topics, t)
 		}
 	}
@@ -226,28 +221,49 @@ func (h *Hub) reviewViews(c *Client, before func(viewer, target string) presence
 		if rec == nil {
 			continue
 		}
-		lvl := h.level(c.UserID, t.name)
-		nv := presence.View(rec.p, rec.hiddenV, lvl)
-		if sameView(presence.View(rec.p, rec.hiddenV, before(c.UserID, t.name)), nv) {
-			continue
-		}
-		if c.redeliver(t, rec.p.V, updateFrame(nv)) {
+		var frames viewFrames
+		if c.review(t, rec, rec, h.level(c.UserID, t.name), &frames) {
 			n++
 		}
 	}
 	h.m.Delivered(n)
 }
 
-// redeliver is deliver for a view that changed while the version did not:
-// it also sends the version the client already has.
-func (c *Client) redeliver(t *topic, v uint64, frame []byte) bool {
+// review brings c's view of t to cur at level lvl, where old is the record
+// c's view was last computed from (nil: unknown). c is sent the new view
+// only if it differs from the one it holds — a change of level alone is
+// sent at the version c has — and remembers lvl either way.
+func (c *Client) review(t *topic, old, cur *record, lvl presence.Level, frames *viewFrames) bool {
 	c.mu.Lock()
 	last, ok := c.subs[t]
-	if !ok || c.closed || last == pending || v < last {
+	if !ok || c.closed || last == awaitingSnapshot || cur.p.V < last.v() {
 		c.mu.Unlock()
 		return false
 	}
-	c.subs[t] = v
+	self := c.UserID == t.name
+	if old != nil {
+		var held, now presence.Presence
+		if self {
+			held, now = old.p, cur.p
+		} else {
+			held, now = presence.View(old.p, old.hiddenV, last.level()), presence.View(cur.p, cur.hiddenV, lvl)
+		}
+		if sameView(held, now) {
+			c.subs[t] = sentAt(last.v(), lvl)
+			c.mu.Unlock()
+			return false
+		}
+	} else if cur.p.V == last.v() && lvl == last.level() {
+		c.mu.Unlock()
+		return false
+	}
+	var frame []byte
+	if self {
+		frame = frames.at(presence.LevelFull, cur, true)
+	} else {
+		frame = frames.forLevel(lvl, last, cur)
+	}
+	c.subs[t] = sentAt(cur.p.V, lvl)
 	c.enqueueLocked(frame, t)
 	return true
 }

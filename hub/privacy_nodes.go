@@ -3,8 +3,6 @@ package hub
 import (
 	"context"
 	"encoding/json"
-
-	"github.com/presenced/presenced/presence"
 )
 
 // kindSettings is the control event that a user's privacy settings
@@ -35,10 +33,10 @@ func (h *Hub) announceSettings(ctx context.Context, userID string) {
 
 // receiveSettings brings this node's view of another node's settings
 // change up to date. A watched user is left to the user's topic, which
-// carries the change with the record watchers need (refreshing here first
-// would make that event find nothing changed). A user connected here is
-// reloaded and their own connections re-sent what their change altered;
-// any other user is dropped from the cache, to be reloaded when needed.
+// carries the change with the record its watchers need. A user connected
+// here is reloaded and their own connections re-sent what their change
+// altered; any other user is dropped from the cache, to be reloaded when
+// needed.
 func (h *Hub) receiveSettings(ev *event) {
 	if ev.Node == h.cfg.Node || ev.UserID == "" || h.topics.get(ev.UserID) != nil {
 		return
@@ -52,34 +50,25 @@ func (h *Hub) receiveSettings(ev *event) {
 		}
 		return
 	}
-	before, err := h.refreshPolicy(context.Background(), ev.UserID)
-	if err != nil {
+	if err := h.refreshPolicy(context.Background(), ev.UserID); err != nil {
 		h.log.Error("privacy settings unreadable after a change on another node", "user", ev.UserID, "err", err)
 		return
 	}
 	for _, c := range mine {
-		h.reviewViews(c, before)
+		h.reviewViews(c)
 	}
 }
 
 // reloadPolicy reloads the settings of users whose topic subscription took
 // effect or came back, before their state is re-read: a privacy change
 // published before that was missed (and the control event announcing it
-// was left to the topic). It returns, per user, the level function from
-// before, so the re-read state is sent as a privacy change would be: to
-// exactly the viewers whose view changed. One store read per user; it runs
-// only when a subscription starts or returns.
-func (h *Hub) reloadPolicy(ids []string) (map[string]func(viewer, target string) presence.Level, error) {
-	if _, ok := h.cfg.Policy.(PolicyRefresher); !ok {
-		return nil, nil
-	}
-	out := make(map[string]func(viewer, target string) presence.Level, len(ids))
+// was left to the topic). One store read per user; it runs only when a
+// subscription starts or returns.
+func (h *Hub) reloadPolicy(ids []string) error {
 	for _, id := range ids {
-		before, err := h.refreshPolicy(context.Background(), id)
-		if err != nil {
-			return nil, err
+		if err := h.refreshPolicy(context.Background(), id); err != nil {
+			return err
 		}
-		out[id] = before
 	}
-	return out, nil
+	return nil
 }

@@ -125,3 +125,111 @@ func BenchmarkFanout10k(b *testing.B) {
 		})
 	}
 }
+
+// TestPrivacyChangeReachingANodeBeforeItsEvent plays what another node's
+// privacy change looks like here when this node re-reads the user (its
+// subscription to the user took effect, or came back) between the
+// settings write and the record's move: the re-read already carries the
+// new settings, and the change's own event, arriving next, must not be
+// taken for nothing. Both directions: bob is hidden, then shown again.
+func TestPrivacyChangeReachingANodeBeforeItsEvent(t *testing.T) {
+	h, sv := newPrivateHub(t, privacy.Rules{DefaultVisibility: privacy.Everyone}, 1)
+	ctx := context.Background()
+	alice := h.Open("alice", "web", time.Time{}, &recorder{})
+	if err := h.SetOnline(ctx, alice, "web"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.SetOnline(ctx, h.Open("zed", "web", time.Time{}, &recorder{}), "web"); err != nil {
+		t.Fatal(err)
+	}
+	bob := &recorder{}
+	if err := h.Subscribe(ctx, h.Open("bob", "", time.Time{}, bob), []string{"alice", "zed"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	held := uint64(1) // alice's version in bob's snapshot
+	markers := 0
+
+	// anotherNode changes alice's blocks as a node elsewhere would: the
+	// settings first, then the record's move, then the event; in between,
+	// this node re-reads alice or (status) fans out a change of alice's
+	// with the new settings already loaded.
+	anotherNode := func(block, status bool) {
+		t.Helper()
+		if _, err := sv.Store.UpdateSettings(ctx, "alice", func(s *privacy.Settings) error {
+			s.Blocks = nil
+			if block {
+				s.Blocks = []string{"bob"}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if status {
+			if err := h.refreshPolicy(ctx, "alice"); err != nil {
+				t.Fatal(err)
+			}
+			text := "busy"
+			if _, err := h.SetStatus(ctx, "alice", presence.StatusChange{CustomStatus: &text}); err != nil {
+				t.Fatal(err)
+			}
+		} else if err := h.resyncBatch([]string{"alice"}); err != nil {
+			t.Fatal(err)
+		}
+		st, err := h.cfg.Store.Update(ctx, "alice", func(st *presence.UserState) error { st.Hide(); return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := st.Fold()
+		h.receivePrivacy("alice", &event{Kind: kindPrivacy, Presence: &p, HiddenV: st.HiddenV, Node: "elsewhere"})
+	}
+	// check waits for a change of zed, queued after everything about
+	// alice, and then counts alice's updates exactly.
+	check := func(n int, status presence.Status) {
+		t.Helper()
+		markers++
+		text := fmt.Sprint("marker ", markers)
+		if _, err := h.SetStatus(ctx, "zed", presence.StatusChange{CustomStatus: &text}); err != nil {
+			t.Fatal(err)
+		}
+		var ups []presence.Presence
+		defer func() {
+			if t.Failed() {
+				bob.mu.Lock()
+				for _, f := range bob.frames {
+					t.Log(string(f))
+				}
+				bob.mu.Unlock()
+			}
+		}()
+		waitFor(t, text, func() bool {
+			ups = ups[:0]
+			seen := false
+			for _, p := range bob.updates() {
+				switch p.UserID {
+				case "alice":
+					ups = append(ups, p)
+				case "zed":
+					seen = p.CustomStatus == text
+				}
+			}
+			return seen
+		})
+		if len(ups) != n {
+			t.Fatalf("bob got %d updates, want %d: %+v", len(ups), n, ups)
+		}
+		p := ups[n-1]
+		if p.Status != status || p.V < held {
+			t.Fatalf("bob's update %d = %+v; want %s at a version not below %d", n, p, status, held)
+		}
+		if status == presence.StatusOffline && (p.Device != "" || !p.LastSeen.IsZero()) {
+			t.Fatalf("hidden alice shows %+v", p)
+		}
+		held = p.V
+	}
+	anotherNode(true, false)
+	check(1, presence.StatusOffline)
+	anotherNode(false, false)
+	check(2, presence.StatusOnline)
+	anotherNode(true, true)
+	check(3, presence.StatusOffline)
+}

@@ -101,8 +101,7 @@ func (h *Hub) resyncBatch(ids []string) error {
 	if len(watched) == 0 {
 		return nil
 	}
-	befores, err := h.reloadPolicy(watched)
-	if err != nil {
+	if err := h.reloadPolicy(watched); err != nil {
 		return err
 	}
 	states, err := h.cfg.Store.Load(context.Background(), watched)
@@ -110,19 +109,15 @@ func (h *Hub) resyncBatch(ids []string) error {
 		return err
 	}
 	for _, id := range watched {
-		t := h.topics.get(id)
-		if t == nil {
+		if h.topics.get(id) == nil {
 			continue
 		}
 		st := states[id]
 		st.UserID = id
-		prev := t.latest.Load()
-		rec := &record{p: st.Fold(), hiddenV: st.HiddenV, wasInvisible: prev != nil && prev.p.Invisible}
-		if before := befores[id]; before != nil {
-			h.applyPrivacy(id, rec, before)
-		} else {
-			h.fanout(t, rec)
-		}
+		p := st.Fold()
+		// Re-read as a privacy change is applied: each watcher is sent
+		// the state only if its view of it differs from what it holds.
+		h.applyPrivacy(id, &record{p: p, hiddenV: st.HiddenV, wasInvisible: p.Invisible})
 	}
 	return nil
 }

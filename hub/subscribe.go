@@ -71,8 +71,9 @@ func (h *Hub) Subscribe(ctx context.Context, c *Client, userIDs []string, reqID 
 	views := make([]presence.Presence, len(topics))
 	for i, t := range topics {
 		rec := t.latest.Load()
-		c.subs[t] = rec.p.V
-		views[i] = h.view(c.UserID, rec)
+		lvl := h.viewerLevel(c.UserID, t.name)
+		c.subs[t] = sentAt(rec.p.V, lvl)
+		views[i] = viewAt(c.UserID, lvl, rec)
 	}
 	c.enqueueLocked(presencesFrame(protocol.TypeInitialPresence, reqID, views), nil)
 	return nil

@@ -83,9 +83,9 @@ func (h *Hub) watch(c *Client, name string) (*topic, error) {
 		return nil, errClosed
 	}
 	if c.subs == nil {
-		c.subs = make(map[*topic]uint64, 4)
+		c.subs = make(map[*topic]sent, 4)
 	}
-	c.subs[t] = pending
+	c.subs[t] = awaitingSnapshot
 	c.mu.Unlock()
 	t.subs[c] = struct{}{}
 	return t, nil

@@ -57,10 +57,10 @@ func TestPrivacyAcrossNodes(t *testing.T) {
 	if snap["alice"].Status != presence.StatusOnline {
 		t.Fatalf("bob's snapshot = %+v", snap["alice"])
 	}
-	// A subscribes alice's channel asynchronously; a privacy change made
-	// before that subscription is live races with A's resync (docs/redis.md,
-	// "Known limits"). Wait until an update of hers reaches bob, so the block
-	// below tests the live path.
+	// A subscribes alice's channel asynchronously. Wait until an update of
+	// hers reaches bob, so the block below tests the live path (a change
+	// racing with the subscription is hub's
+	// TestPrivacyChangeReachingANodeBeforeItsEvent).
 	if err := alice.SetStatus(ctxFor(t, 5*time.Second), map[string]any{"custom_status": "here, again"}); err != nil {
 		t.Fatal(err)
 	}

@@ -163,33 +163,17 @@ func (c *Cache) Prepare(ctx context.Context, userIDs []string) error {
 	return nil
 }
 
-// Refresh reloads a user's settings after they changed and returns the
-// level function as it was before: for every pair involving userID it
-// answers with the old settings. A user that was not cached is taken to
-// have been fully visible before, so that every viewer who may now see
-// less is told.
-func (c *Cache) Refresh(ctx context.Context, userID string) (before func(viewer, target string) presence.Level, err error) {
-	old := c.lookup(userID)
+// Refresh reloads a user's settings after they changed.
+func (c *Cache) Refresh(ctx context.Context, userID string) error {
 	m, err := c.store.LoadSettings(ctx, []string{userID})
 	if err != nil {
 		c.drop(userID)
-		return nil, err
+		return err
 	}
 	c.loads.Add(1)
 	s := m[userID]
 	c.put(userID, newEntry(&s), true)
-	pick := func(id string) *entry {
-		if id == userID {
-			return old
-		}
-		return c.get(id)
-	}
-	return func(viewer, target string) presence.Level {
-		if viewer == target || (old == nil && (viewer == userID || target == userID)) {
-			return presence.LevelFull
-		}
-		return c.decide(viewer, target, pick(target), pick)
-	}, nil
+	return nil
 }
 
 // Forget drops a user's settings, so that the next need reloads them from

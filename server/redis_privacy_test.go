@@ -29,10 +29,10 @@ func TestRedisPrivacyAcrossNodes(t *testing.T) {
 	if snap["alice"].CustomStatus != "in the lab" {
 		t.Fatalf("bob's snapshot of alice = %+v", snap["alice"])
 	}
-	// Node B subscribes alice's channel asynchronously; a change of her
-	// settings made before that subscription is live races with B's resync
-	// (see docs/redis.md, "Known gaps"). Wait until an update of hers
-	// reaches bob, so each step below tests the live path.
+	// Node B subscribes alice's channel asynchronously. Wait until an
+	// update of hers reaches bob, so each step below tests the live path
+	// (a change racing with the subscription is hub's
+	// TestPrivacyChangeReachingANodeBeforeItsEvent).
 	if err := alice.SetStatus(ctx5(t), map[string]any{"custom_status": "in the lab, again"}); err != nil {
 		t.Fatal(err)
 	}
