@@ -36,6 +36,9 @@ type Client struct {
 	closed   bool
 	// touched is the lastSign last written to the store.
 	touched int64
+	// kicks is the user's kick count when the session opened (see
+	// presence.UserState.Kicks).
+	kicks uint32
 	// subs maps each watched topic to what this client was last sent of
 	// it; awaitingSnapshot means a snapshot is on its way and drops every
 	// update.

@@ -328,3 +328,53 @@ func TestLiveSessionIsReassertedWhenTheStoreLostIt(t *testing.T) {
 		t.Fatalf("alice = %+v", p)
 	}
 }
+
+// TestKickMissedByANodeClosesItsConnection: a node that does not hear of a
+// kick (its control subscription was down) finds the session gone at its
+// next refresh and closes the connection, instead of writing the session
+// back as it does for a session the store lost.
+func TestKickMissedByANodeClosesItsConnection(t *testing.T) {
+	store := memstore.New()
+	// Two nodes on one store, each with its own bus: b hears nothing of a.
+	a, _ := newHub(t, func(c *Config) { c.Store = store; c.Node = "a" })
+	b, clock := newHub(t, func(c *Config) { c.Store = store; c.Node = "b" })
+	ctx := context.Background()
+	sink := &recorder{}
+	c := b.Open("alice", "web", time.Time{}, sink)
+	if err := b.SetOnline(ctx, c, "web"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Kick(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(10 * time.Second)
+	b.Touch(c)
+	clock.Advance(15 * time.Second)
+	b.Tick(ctx)
+	sink.mu.Lock()
+	closed := sink.closed
+	sink.mu.Unlock()
+	if closed != protocol.CloseKicked {
+		t.Fatalf("connection closed with %d, want %d", closed, protocol.CloseKicked)
+	}
+	states, _ := store.Load(ctx, []string{"alice"})
+	if st := states["alice"]; len(st.Sessions) != 0 || st.Kicks != 1 {
+		t.Fatalf("alice after the kick: %+v", st)
+	}
+	// A session opened after the kick is written back if the store loses it.
+	c2 := b.Open("alice", "web", time.Time{}, &recorder{})
+	if err := b.SetOnline(ctx, c2, "web"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Update(ctx, "alice", func(st *presence.UserState) error { st.Sessions = nil; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(10 * time.Second)
+	b.Touch(c2)
+	clock.Advance(15 * time.Second)
+	b.Tick(ctx)
+	states, _ = store.Load(ctx, []string{"alice"})
+	if st := states["alice"]; st.Session(c2.SessionID) == nil {
+		t.Fatalf("the later session was not written back: %+v", st.Sessions)
+	}
+}

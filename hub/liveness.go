@@ -122,21 +122,27 @@ func (h *Hub) pongCheck() time.Duration { return min(h.cfg.HeartbeatInterval/4, 
 // expiry. A session missing from the store while its connection is open
 // was lost there (ended by another node's reaper after a late refresh or a
 // store outage, or lost in a store failover): it is written back, so the
-// store converges on the connections that exist.
+// store converges on the connections that exist — unless the user was
+// kicked since it opened (a kick whose message this node missed): then
+// the connection is closed as the kick would have.
 func (h *Hub) refresh(ctx context.Context, c *Client, last time.Time) {
 	expires := last.Add(h.cfg.HeartbeatTTL + storeSlack)
-	reasserted := false
+	reasserted, kicked := false, false
 	if _, err := h.update(ctx, c.UserID, func(st *presence.UserState) error {
-		reasserted = false
+		reasserted, kicked = false, false
 		if st.Session(c.SessionID) != nil {
 			st.Touch(c.SessionID, last, expires)
 			return nil
 		}
 		c.mu.Lock()
-		live, device, idle, active := c.session && !c.closed, c.device, c.idle, c.activeAt
+		live, device, idle, active, kicks := c.session && !c.closed, c.device, c.idle, c.activeAt, c.kicks
 		c.mu.Unlock()
 		if !live {
 			return nil // ended meanwhile by this node: nothing to restore
+		}
+		if st.Kicks != kicks {
+			kicked = true
+			return nil
 		}
 		reasserted = true
 		return st.Connect(presence.Session{
@@ -145,6 +151,11 @@ func (h *Hub) refresh(ctx context.Context, c *Client, last time.Time) {
 		})
 	}); err != nil {
 		h.log.Warn("could not refresh session", "user", c.UserID, "err", err)
+		return
+	}
+	if kicked {
+		h.log.Info("session was ended by a disconnect this node did not hear of; closing", "user", c.UserID, "session", c.SessionID)
+		h.closeEnded(c, protocol.CloseKicked, "disconnected by the server")
 		return
 	}
 	if reasserted {

@@ -79,11 +79,15 @@ func (h *Hub) SetOnline(ctx context.Context, c *Client, device string) error {
 		ID: c.SessionID, Device: dev, Node: h.cfg.Node,
 		ActiveAt: now, LastSeen: last, ExpiresAt: last.Add(h.cfg.HeartbeatTTL + storeSlack),
 	}
-	_, err := h.update(ctx, c.UserID, func(st *presence.UserState) error { return st.Connect(sess) })
+	st, err := h.update(ctx, c.UserID, func(st *presence.UserState) error { return st.Connect(sess) })
+	c.mu.Lock()
 	if err != nil {
-		c.mu.Lock()
 		c.session = false
-		c.mu.Unlock()
+	} else {
+		c.kicks = st.Kicks
+	}
+	c.mu.Unlock()
+	if err != nil {
 		return err
 	}
 	h.m.Add(h.m.Sessions, 1)
@@ -198,9 +202,7 @@ func (h *Hub) Kick(ctx context.Context, userID string) error {
 	}
 	now := h.Now()
 	if _, err := h.update(ctx, userID, func(st *presence.UserState) error {
-		for _, s := range append([]presence.Session(nil), st.Sessions...) {
-			st.Remove(s.ID, now)
-		}
+		st.KickAll(now)
 		return nil
 	}); err != nil {
 		return err
@@ -214,7 +216,8 @@ func (h *Hub) Kick(ctx context.Context, userID string) error {
 
 // control handles a payload on the control topic. Nil (a re-established
 // subscription) needs nothing: a kick missed meanwhile already ended the
-// sessions in the store.
+// sessions in the store, and each of their connections here is closed at
+// its next liveness refresh, which finds the kick count moved.
 func (h *Hub) control(payload []byte) {
 	if payload == nil {
 		return
@@ -233,35 +236,25 @@ func (h *Hub) control(payload []byte) {
 }
 
 func (h *Hub) closeUser(userID string, code int, reason string) {
-	var ids []string
 	for _, c := range h.localClients(userID) {
-		c.mu.Lock()
-		was := c.session
-		if was {
-			ids = append(ids, c.SessionID)
-		}
-		c.session = false // its session already ended; no grace
-		c.mu.Unlock()
-		if was {
-			h.m.Add(h.m.Sessions, -1)
-		}
-		h.m.Inc(h.m.Closes, "kicked")
-		c.sink.Close(code, reason)
+		h.closeEnded(c, code, reason)
 	}
-	if len(ids) == 0 {
-		return
+}
+
+// closeEnded closes c, whose session the store already ended: no grace
+// follows. Nodes that missed a kick close their connections this way when
+// they find the session gone (see refresh), so a kick racing with a
+// liveness refresh cannot bring the session back either.
+func (h *Hub) closeEnded(c *Client, code int, reason string) {
+	c.mu.Lock()
+	was := c.session
+	c.session = false
+	c.mu.Unlock()
+	if was {
+		h.m.Add(h.m.Sessions, -1)
 	}
-	// A liveness refresh racing with the kick may have written a session
-	// back between the kick's update and this message; end it again.
-	now := h.Now()
-	if _, err := h.update(context.Background(), userID, func(st *presence.UserState) error {
-		for _, id := range ids {
-			st.Remove(id, now)
-		}
-		return nil
-	}); err != nil {
-		h.log.Warn("could not end kicked sessions; they end at their stored deadline", "user", userID, "err", err)
-	}
+	h.m.Inc(h.m.Closes, "kicked")
+	c.sink.Close(code, reason)
 }
 
 // update runs op on a user's state in the store, settles the state at the

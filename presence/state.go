@@ -76,6 +76,12 @@ type UserState struct {
 	// Deadline is the next time Advance has work to do (zero: none). Stores
 	// index it so that expiry needs no scan.
 	Deadline time.Time `json:"deadline,omitzero"`
+	// Kicks counts the times the server disconnected the user (KickAll). A
+	// node that finds one of its open sessions missing from the record
+	// writes it back (the store lost it) unless the count moved since the
+	// session opened: then the user was disconnected, and a node that
+	// missed the news closes the connection instead of reviving it.
+	Kicks uint32 `json:"kicks,omitempty"`
 }
 
 // MaxSessionsPerUser bounds the sessions (devices and tabs) of one user.
@@ -169,6 +175,15 @@ func (s *UserState) Remove(id string, lastSeen time.Time) (Session, bool) {
 		return gone, true
 	}
 	return Session{}, false
+}
+
+// KickAll ends every session at once, last seen at now, and counts the
+// kick.
+func (s *UserState) KickAll(now time.Time) {
+	for len(s.Sessions) > 0 {
+		s.Remove(s.Sessions[0].ID, now)
+	}
+	s.Kicks++
 }
 
 func (s *UserState) wentOffline(at time.Time) {

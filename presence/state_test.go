@@ -341,3 +341,19 @@ func TestSessionLimit(t *testing.T) {
 		t.Fatalf("err = %v, want limit_exceeded", err)
 	}
 }
+
+func TestKickAllEndsEverySessionAndCounts(t *testing.T) {
+	m := newMachine(t)
+	m.connect("s1", "web")
+	m.connect("s2", "mobile")
+	m.advance(time.Second)
+	m.do(func(st *UserState) { st.KickAll(m.now) })
+	p := m.expect(StatusOffline)
+	if len(m.st.Sessions) != 0 || m.st.Kicks != 1 || !p.LastSeen.Equal(m.now) {
+		t.Fatalf("after the kick: %+v, presence %+v", m.st, p)
+	}
+	m.do(func(st *UserState) { st.KickAll(m.now) })
+	if m.st.Kicks != 2 {
+		t.Fatalf("kicks = %d, want 2: every kick counts, even of an offline user", m.st.Kicks)
+	}
+}

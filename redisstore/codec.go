@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"math"
 	"time"
 
 	"github.com/presenced/presenced/presence"
@@ -23,6 +24,10 @@ import (
 //	  lastSeen expiresAt graceUntil rooms(uvarint count, strings))
 //	manual manualExpiresAt invisible activity activityExpiresAt
 //	customStatus customEmoji customExpiresAt lastSeen deadline
+//	[kicks(uvarint)]
+//
+// Bracketed fields are optional trailers, written only when not zero, so a
+// record written before they existed reads as it did.
 //
 // The user id and the versions are not in it: the id is in the key, and
 // the versions are hash fields of their own, set by the update script.
@@ -58,6 +63,9 @@ func encodeState(st *presence.UserState) []byte {
 	b = appendTime(b, st.CustomExpiresAt)
 	b = appendTime(b, st.LastSeen)
 	b = appendTime(b, st.Deadline)
+	if st.Kicks != 0 {
+		b = binary.AppendUvarint(b, uint64(st.Kicks))
+	}
 	return b
 }
 
@@ -93,6 +101,14 @@ func decodeState(data []byte, st *presence.UserState) error {
 	st.ActivityExpiresAt = d.time()
 	st.CustomStatus, st.CustomEmoji = d.string(), d.string()
 	st.CustomExpiresAt, st.LastSeen, st.Deadline = d.time(), d.time(), d.time()
+	if len(d.b) > 0 {
+		// Written only when not zero: a zero here is not a record of ours.
+		if k := d.uvarint(); k > 0 && k <= math.MaxUint32 {
+			st.Kicks = uint32(k)
+		} else {
+			d.err = errCorrupt
+		}
+	}
 	if d.err != nil || len(d.b) != 0 {
 		return errCorrupt
 	}

@@ -79,6 +79,9 @@ func TestCodecRefusesCorruptRecords(t *testing.T) {
 	if err := decodeState(append(b, 0), &got); err == nil {
 		t.Fatal("trailing bytes accepted")
 	}
+	if err := decodeState(append(b, 1, 1), &got); err == nil {
+		t.Fatal("bytes after the last optional field accepted")
+	}
 	if err := decodeState([]byte{9}, &got); err == nil {
 		t.Fatal("unknown format accepted")
 	}
