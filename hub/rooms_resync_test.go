@@ -5,11 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"sort"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/presenced/presenced/client"
 	"github.com/presenced/presenced/fakeclock"
 	"github.com/presenced/presenced/memstore"
 	"github.com/presenced/presenced/presence"
@@ -60,77 +59,35 @@ func twoNodes(t *testing.T, mutate func(*Config)) (a, b *Hub, bus *sharedBus, ro
 	return node(1), node(2), bus, rooms, clock
 }
 
-// roomView is a client's view of a room built from its frames as
-// docs/protocol.md says: drop an event not above what it holds for the
-// member, treat room_join and room_update as "the member is now this".
-type roomView struct {
-	members map[string]string // user → connections' meta, joined
-	v       map[string]uint64
-}
-
-func viewOf(t *testing.T, r *recorder) roomView {
+// viewOf is r's view of its room (see client.RoomView).
+func viewOf(t *testing.T, r *recorder) *client.RoomView {
 	t.Helper()
 	r.mu.Lock()
 	frames := slices.Clone(r.frames)
 	r.mu.Unlock()
-	rv := roomView{members: map[string]string{}, v: map[string]uint64{}}
+	rv := client.NewRoomView(protocol.RoomMessage{})
 	for _, f := range frames {
 		var m protocol.RoomMessage
-		if json.Unmarshal(f, &m) != nil {
-			continue
-		}
-		switch m.Type {
-		case protocol.TypeRoomState:
-			for _, mem := range m.Members {
-				rv.members[mem.UserID], rv.v[mem.UserID] = metas(&mem), m.V
-			}
-		case protocol.TypeRoomJoin, protocol.TypeRoomUpdate:
-			if m.V > rv.v[m.Member.UserID] {
-				rv.members[m.Member.UserID], rv.v[m.Member.UserID] = metas(m.Member), m.V
-			}
-		case protocol.TypeRoomLeave:
-			if m.V > rv.v[m.UserID] {
-				delete(rv.members, m.UserID)
-				rv.v[m.UserID] = m.V
-			}
+		if json.Unmarshal(f, &m) == nil {
+			rv.Apply(m)
 		}
 	}
 	return rv
 }
 
-func metas(m *protocol.RoomMember) string {
-	var out []string
-	for _, c := range m.Connections {
-		out = append(out, string(c.Meta))
-	}
-	return strings.Join(out, ",")
-}
-
-func (rv roomView) String() string {
-	var out []string
-	for u, m := range rv.members {
-		out = append(out, u+"="+m)
-	}
-	sort.Strings(out)
-	return strings.Join(out, " ")
-}
-
-// storeView is the room as the store has it, in roomView's form.
-func storeView(t *testing.T, rooms RoomStore, room string) string {
+// storeView is the room as the store has it, in client.RoomView's form.
+func storeView(t *testing.T, h *Hub, room string) string {
 	t.Helper()
-	page, err := rooms.RoomMembers(context.Background(), room, "", MaxRoomPage)
+	b, err := h.RoomMembers(context.Background(), "", room, "", MaxRoomPage)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rv := roomView{members: map[string]string{}}
-	for _, m := range page.Members {
-		var conns []string
-		for _, c := range m.Connections {
-			conns = append(conns, string(c.Meta))
-		}
-		rv.members[m.UserID] = strings.Join(conns, ",")
+	var page protocol.RoomMessage
+	if err := json.Unmarshal(b, &page); err != nil {
+		t.Fatal(err)
 	}
-	return rv.String()
+	page.Type = protocol.TypeRoomMembers
+	return client.NewRoomView(page).String()
 }
 
 // TestRoomResyncAfterSubscriptionLoss: node B's subscription of a room
@@ -167,7 +124,7 @@ func TestRoomResyncAfterSubscriptionLoss(t *testing.T) {
 	}
 
 	bus.restore(2, "r:doc")
-	want := storeView(t, rooms, "doc")
+	want := storeView(t, a, "doc")
 	if want != `alice={"mode":"editing"} dave={} erin={"mode":"viewing"} vic={}` {
 		t.Fatalf("store = %s", want)
 	}
@@ -191,7 +148,7 @@ func TestRoomResyncAfterSubscriptionLoss(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "vic to see dave leave", func() bool { return len(vr.roomFrames("room_leave")) == 2 })
-	if got, want := viewOf(t, vr).String(), storeView(t, rooms, "doc"); got != want || vr.count()-frames != 5 {
+	if got, want := viewOf(t, vr).String(), storeView(t, a, "doc"); got != want || vr.count()-frames != 5 {
 		t.Fatalf("vic's view = %s after %d frames, store = %s", got, vr.count()-frames, want)
 	}
 }
@@ -250,7 +207,7 @@ func TestRoomResyncOfAJoinThatStoppedWaiting(t *testing.T) {
 	}
 	b.roomDeliver("doc", rt.active)(nil)
 	waitFor(t, "vic to see bob", func() bool { return len(vr.roomFrames("room_join")) == 1 })
-	if got, want := viewOf(t, vr).String(), storeView(t, rooms, "doc"); got != want {
+	if got, want := viewOf(t, vr).String(), storeView(t, b, "doc"); got != want {
 		t.Fatalf("vic's view = %s, store = %s", got, want)
 	}
 }
