@@ -223,8 +223,9 @@ func New(cfg Config) (*Hub, error) {
 		h.writers.stop()
 		return nil, fmt.Errorf("hub: subscribing the control topic: %w", err)
 	}
-	h.done.Add(1)
-	go h.runResync()
+	h.done.Add(2)
+	go h.runResync(&h.resyncs, resyncBatch, "users", h.resyncBatch)
+	go h.runResync(&h.rooms.resyncs, 1, "rooms", h.resyncRooms)
 	return h, nil
 }
 

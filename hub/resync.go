@@ -6,11 +6,13 @@ import (
 	"time"
 )
 
-// resyncer re-reads watched users whose bus subscription was established
-// or re-established: whatever was published before it took effect (while
-// a subscription was in flight, or during an outage) may have been missed.
+// resyncer queues the topics (watched users, rooms) whose bus subscription
+// was established or re-established, to be re-read by one goroutine
+// (runResync): whatever was published before the subscription took effect
+// (while it was in flight, or during an outage) may have been missed.
 // Users are read in batches and each newer state is fanned out as an
-// update, so watchers catch up by version without resubscribing.
+// update, so watchers catch up by version without resubscribing; rooms,
+// see resyncRooms.
 type resyncer struct {
 	mu      sync.Mutex
 	pending map[string]struct{}
@@ -23,10 +25,12 @@ func (r *resyncer) init() {
 }
 
 // resync schedules a re-read of a watched user. It never blocks.
-func (h *Hub) resync(userID string) {
-	r := &h.resyncs
+func (h *Hub) resync(userID string) { h.resyncs.add(userID) }
+
+// add schedules a re-read of id. It never blocks.
+func (r *resyncer) add(id string) {
 	r.mu.Lock()
-	r.pending[userID] = struct{}{}
+	r.pending[id] = struct{}{}
 	r.mu.Unlock()
 	select {
 	case r.wake <- struct{}{}:
@@ -58,9 +62,11 @@ func (r *resyncer) putBack(ids []string) {
 
 const resyncBatch = 1000
 
-func (h *Hub) runResync() {
+// runResync serves r until the hub stops: it takes up to batch names at
+// a time and re-reads them with read, retrying with a backoff what fails.
+// what names the names in the log.
+func (h *Hub) runResync(r *resyncer, batch int, what string, read func(ids []string) error) {
 	defer h.done.Done()
-	r := &h.resyncs
 	backoff := time.Duration(0)
 	for {
 		var retry <-chan time.Time
@@ -74,15 +80,15 @@ func (h *Hub) runResync() {
 		case <-retry:
 		}
 		for {
-			ids := r.take(resyncBatch)
+			ids := r.take(batch)
 			if len(ids) == 0 {
 				backoff = 0
 				break
 			}
-			if err := h.resyncBatch(ids); err != nil {
+			if err := read(ids); err != nil {
 				r.putBack(ids)
 				if backoff == 0 {
-					h.log.Warn("re-reading watched users failed; retrying", "users", len(ids), "err", err)
+					h.log.Warn("re-reading after a resubscription failed; retrying", what, len(ids), "err", err)
 				}
 				backoff = min(max(2*backoff, 50*time.Millisecond), time.Second)
 				break

@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -16,28 +17,40 @@ type AsyncBus interface {
 }
 
 // roomActiveWait bounds how long a join waits for its room's
-// subscription; past it the join goes on and may miss events published
-// meanwhile (its member catches up at the next room_state).
+// subscription; past it the join goes on, and the room is re-read once the
+// subscription takes effect.
 const roomActiveWait = 2 * time.Second
 
 // roomActive is closed once a room's bus subscription took effect.
 type roomActive struct {
 	once sync.Once
 	ch   chan struct{}
+	// subscribed is set by the subscription's first nil: any later one
+	// means it broke and came back.
+	subscribed atomic.Bool
+	// late is set when a join stopped waiting for the subscription.
+	late atomic.Bool
 }
 
 func newRoomActive() *roomActive { return &roomActive{ch: make(chan struct{})} }
 
 func (a *roomActive) mark() { a.once.Do(func() { close(a.ch) }) }
 
-// roomDeliver is the bus callback of a room: nil marks the subscription
-// active. A nil after a reconnect needs nothing more: the room's members
-// may have missed events meanwhile and catch up at their next room_state
-// (docs/redis.md).
+// roomDeliver is the bus callback of a room. The first nil marks the
+// subscription active: the room's first local member waited for it before
+// reading the room. A later nil — the subscription broke and came back —
+// or a first one that a join gave up waiting for has the room re-read
+// (resyncRooms): its members may have missed events meanwhile.
 func (h *Hub) roomDeliver(name string, a *roomActive) func(p []byte) {
 	return func(p []byte) {
 		if p == nil {
+			// A bus that subscribes at once delivers nil only when it
+			// subscribed again.
+			again := a.subscribed.Swap(true) || !h.subscribesAsync()
 			a.mark()
+			if again || a.late.Load() {
+				h.rooms.resyncs.add(name)
+			}
 			return
 		}
 		a.mark()
@@ -45,16 +58,18 @@ func (h *Hub) roomDeliver(name string, a *roomActive) func(p []byte) {
 	}
 }
 
+func (h *Hub) subscribesAsync() bool {
+	ab, ok := h.cfg.Bus.(AsyncBus)
+	return ok && ab.SubscribesAsync()
+}
+
 // waitRoomActive waits, on a bus that subscribes asynchronously, for the
 // subscription of the room c's sub belongs to.
 func (h *Hub) waitRoomActive(ctx context.Context, c *Client, sub *roomSub) {
-	ab, ok := h.cfg.Bus.(AsyncBus)
-	if !ok || !ab.SubscribesAsync() {
+	if !h.subscribesAsync() {
 		return
 	}
-	c.mu.Lock()
-	rt := sub.rt
-	c.mu.Unlock()
+	rt := c.topicOf(sub)
 	if rt == nil {
 		return
 	}
@@ -64,6 +79,7 @@ func (h *Hub) waitRoomActive(ctx context.Context, c *Client, sub *roomSub) {
 	case <-rt.active.ch:
 	case <-ctx.Done():
 	case <-t.C:
-		h.log.Warn("room subscription not active yet; the joining member may miss events", "room", rt.name)
+		rt.active.late.Store(true)
+		h.log.Warn("room subscription not active yet; the room is re-read once it is", "room", rt.name)
 	}
 }

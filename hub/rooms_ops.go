@@ -155,7 +155,7 @@ func (h *Hub) sendRoomState(ctx context.Context, c *Client, room string, sub *ro
 			return h.unavailable(err)
 		}
 		frame := h.membersFrame(typeRoomState, reqID, room, c.UserID, &page)
-		if h.install(c, sub, page.V, frame, attempt >= 2) {
+		if h.install(c, sub, &page, frame, attempt >= 2) {
 			return nil
 		}
 	}

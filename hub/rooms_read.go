@@ -25,6 +25,7 @@ func (h *Hub) RoomMembersFor(ctx context.Context, c *Client, room, after string,
 	if err != nil {
 		return err
 	}
+	h.shown(c, room, &page)
 	c.Send(h.membersFrame(typeRoomMembers, reqID, room, c.UserID, &page))
 	return nil
 }

@@ -24,13 +24,19 @@ type summary struct {
 // costs at most members × summaryScan, however many joined at once.
 const summaryScan = 3 * MaxSummaryDelta
 
-// summarize adds ev to rt's pending summary. Called with rt.mu held.
-func (h *Hub) summarize(rt *roomTopic, ev *roomEvent) {
+// pendingSummary returns rt's pending summary, starting one due in
+// RoomSummaryInterval if none is. Called with rt.mu held.
+func (h *Hub) pendingSummary(rt *roomTopic) *summary {
 	if rt.sum == nil {
 		rt.sum = &summary{start: make(map[string]mark), end: make(map[string]mark)}
 		h.scheduleSummary(rt, h.Now().Add(h.cfg.RoomSummaryInterval))
 	}
-	s := rt.sum
+	return rt.sum
+}
+
+// summarize adds ev to rt's pending summary. Called with rt.mu held.
+func (h *Hub) summarize(rt *roomTopic, ev *roomEvent) {
+	s := h.pendingSummary(rt)
 	if _, ok := s.start[ev.User]; !ok {
 		if len(s.order) >= summaryScan {
 			s.cut = true

@@ -185,6 +185,7 @@ func TestStaleRoomEventsAreDropped(t *testing.T) {
 type sharedBus struct {
 	mu   sync.Mutex
 	subs map[string]map[int]func([]byte)
+	down map[string]map[int]func([]byte) // cut off, see cut
 }
 
 type nodeBus struct {

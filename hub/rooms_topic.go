@@ -25,6 +25,11 @@ type roomTopic struct {
 	// it is stale (events are published after the store write, so two of
 	// them may cross) and is dropped.
 	seen map[string]mark
+	// listed holds the members a page (room_state, room_members) showed a
+	// local connection, at the page's version, until an event of the user
+	// supersedes it: with seen, every member a local connection may hold,
+	// which a resync (resyncRooms) compares with the store.
+	listed map[string]mark
 	// horizon is the newest version among pruned tombstones: an event of
 	// an unknown user at or below it is stale too.
 	horizon uint64
@@ -97,6 +102,8 @@ type roomIndex struct {
 	sumMu sync.Mutex
 	sumQ  *deadline.Queue[*roomTopic] // rooms with a summary due
 
+	resyncs resyncer // rooms to re-read, see resyncRooms
+
 	cursors cursorQueue
 }
 
@@ -112,6 +119,7 @@ func (ix *roomIndex) init() {
 	}
 	ix.bySession = make(map[string]*Client)
 	ix.sumQ = deadline.New[*roomTopic]()
+	ix.resyncs.init()
 	ix.cursors.init()
 }
 
@@ -138,7 +146,7 @@ func (h *Hub) attachRoom(c *Client, name string, sub *roomSub) error {
 	rt := s.m[name]
 	if rt == nil {
 		rt = &roomTopic{name: name, subs: make(map[*Client]*roomSub),
-			seen: make(map[string]mark), pruneAt: minPrune, active: newRoomActive()}
+			seen: make(map[string]mark), listed: make(map[string]mark), pruneAt: minPrune, active: newRoomActive()}
 		if err := h.cfg.Bus.Subscribe(roomBusTopic(name), h.roomDeliver(name, rt.active)); err != nil {
 			return h.unavailable(err)
 		}
@@ -166,9 +174,7 @@ func (h *Hub) attachRoom(c *Client, name string, sub *roomSub) error {
 // detachRoom stops delivering room events to c, unsubscribing the node
 // from the room with its last local member.
 func (h *Hub) detachRoom(c *Client, sub *roomSub) {
-	c.mu.Lock()
-	rt := sub.rt
-	c.mu.Unlock()
+	rt := c.topicOf(sub)
 	if rt == nil {
 		return
 	}
@@ -221,6 +227,13 @@ func (h *Hub) detachRooms(c *Client) {
 	}
 }
 
+// topicOf returns the topic sub is attached to, or nil.
+func (c *Client) topicOf(sub *roomSub) *roomTopic {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return sub.rt
+}
+
 // localClient returns this node's connection of a session in rooms, or nil.
 func (h *Hub) localClient(sessionID string) *Client {
 	h.rooms.sessMu.Lock()
@@ -235,14 +248,44 @@ func (rt *roomTopic) accept(ev *roomEvent) bool {
 	if ok && ev.V <= m.v || !ok && ev.V <= rt.horizon {
 		return false
 	}
+	rt.record(ev)
+	return true
+}
+
+// record makes ev the newest of its user. Called with rt.mu held.
+func (rt *roomTopic) record(ev *roomEvent) {
 	rt.seen[ev.User] = mark{v: ev.V, present: ev.Member != nil, invisible: ev.Member != nil && ev.Member.Invisible}
+	if l, ok := rt.listed[ev.User]; ok && l.v <= ev.V {
+		delete(rt.listed, ev.User)
+	}
 	if ev.V > rt.v {
 		rt.v, rt.visible = ev.V, ev.Visible
 	}
 	if len(rt.seen) >= rt.pruneAt {
 		rt.prune()
 	}
-	return true
+}
+
+// held returns what the node last told its connections of user: the newer
+// of its newest event and the newest page that listed it. ok is false
+// when no local connection was told anything of user.
+func (rt *roomTopic) held(user string) (m mark, ok bool) {
+	m, ok = rt.seen[user]
+	if l, listed := rt.listed[user]; listed && (!ok || l.v > m.v) {
+		return l, true
+	}
+	return m, ok
+}
+
+// list records that page showed its members to a local connection.
+// Called with rt.mu held.
+func (rt *roomTopic) list(page *presence.RoomPage) {
+	for _, m := range page.Members {
+		if k, ok := rt.held(m.UserID); ok && k.v >= page.V {
+			continue
+		}
+		rt.listed[m.UserID] = mark{v: page.V, present: true, invisible: m.Invisible}
+	}
 }
 
 // Tombstones (users who left) are kept until pruneLag versions later: an
@@ -270,6 +313,12 @@ func (h *Hub) deliverMember(rt *roomTopic, ev *roomEvent) {
 		h.m.Inc(h.m.Dropped, "stale")
 		return
 	}
+	h.fanMember(rt, ev)
+}
+
+// fanMember sends an accepted member event to the room's local
+// connections, or adds it to the room's summary. Called with rt.mu held.
+func (h *Hub) fanMember(rt *roomTopic, ev *roomEvent) {
 	if h.large(ev.Count) {
 		h.summarize(rt, ev)
 		return
@@ -348,11 +397,11 @@ func (f *memberFrames) forViewer(h *Hub, room, viewer string, ev *roomEvent) []b
 	return nil
 }
 
-// install queues c's room_state (frame, read at version v) and then the
-// events held while it was read. It reports false when the held events
-// overflowed and the snapshot must be read again, unless force: the
-// connection then misses some changes until the next ones.
-func (h *Hub) install(c *Client, sub *roomSub, v uint64, frame []byte, force bool) bool {
+// install queues c's room_state (frame, of page) and then the events held
+// while it was read. It reports false when the held events overflowed and
+// the snapshot must be read again, unless force: the connection then
+// misses some changes until the next ones.
+func (h *Hub) install(c *Client, sub *roomSub, page *presence.RoomPage, frame []byte, force bool) bool {
 	rt := sub.rt
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
@@ -365,7 +414,9 @@ func (h *Hub) install(c *Client, sub *roomSub, v uint64, frame []byte, force boo
 			return false
 		}
 	}
+	v := page.V
 	sub.snapV = v
+	rt.list(page)
 	c.Send(frame)
 	for _, ev := range sub.held {
 		if ev.V > v {
@@ -380,6 +431,23 @@ func (h *Hub) install(c *Client, sub *roomSub, v uint64, frame []byte, force boo
 	}
 	sub.held, sub.heldSum = nil, nil
 	return true
+}
+
+// shown records that c, which may be in room, was shown page of it.
+func (h *Hub) shown(c *Client, room string, page *presence.RoomPage) {
+	sub := c.room(room)
+	if sub == nil {
+		return
+	}
+	rt := c.topicOf(sub)
+	if rt == nil {
+		return
+	}
+	rt.mu.Lock()
+	if !sub.detached {
+		rt.list(page)
+	}
+	rt.mu.Unlock()
 }
 
 // scheduleSummary makes rt's summary due at t unless one is already due.

@@ -75,6 +75,9 @@ func (r *Rooms) UpdateRoom(_ context.Context, name, userID string, fn func(m *pr
 		sh.m[name] = rm
 	}
 	rm.v++
+	if m != nil {
+		m.V = rm.v
+	}
 	if old != nil && !old.Invisible {
 		rm.visible--
 	}

@@ -40,6 +40,11 @@ type RoomMember struct {
 	// UserV is the user-state version Invisible was taken from: a later
 	// write carrying an older version does not undo a newer one.
 	UserV uint64 `json:"user_v,omitempty"`
+	// V is the room version at which the store last wrote the record (0
+	// for a record written before stores kept it): a node that missed a
+	// room's events tells by it which members changed since. The store
+	// sets it; it is not part of Equal nor of the wire form.
+	V uint64 `json:"v,omitempty"`
 }
 
 // Clone returns a deep copy of m (meta bytes are shared: they are never

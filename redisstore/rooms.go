@@ -56,8 +56,11 @@ return {m, redis.call('HLEN', KEYS[2]), tonumber(f[1]) or 0, tonumber(f[2]) or 0
 // milliseconds, above every version an earlier room of that name handed
 // out unless it averaged over a thousand changes a second.
 //
+// The new member's JSON gets the version as its last field, "v" (see
+// presence.RoomMember.V): only the script knows it.
+//
 // KEYS: room keys. ARGV: user, member read ("" none), new member ("" to
-// remove), count read ("" not checked), visible delta.
+// remove; JSON without "v"), count read ("" not checked), visible delta.
 // Reply: {1, count, v, vis} written; {0, member or false, count, v, vis} conflict.
 var roomCASScript = newScript(`
 local cur = redis.call('HGET', KEYS[2], ARGV[1])
@@ -77,7 +80,7 @@ if ARGV[3] == '' then
   redis.call('HDEL', KEYS[2], ARGV[1])
   redis.call('ZREM', KEYS[3], ARGV[1])
 else
-  redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+  redis.call('HSET', KEYS[2], ARGV[1], string.sub(ARGV[3], 1, -2) .. ',"v":' .. string.format('%d', v) .. '}')
   redis.call('ZADD', KEYS[3], 0, ARGV[1])
 end
 n = redis.call('HLEN', KEYS[2])
@@ -146,6 +149,7 @@ func (r *Rooms) UpdateRoom(ctx context.Context, room, userID string, fn func(m *
 			delta--
 		}
 		if m != nil {
+			m.V = 0 // set by the script
 			b, err := json.Marshal(m)
 			if err != nil {
 				return presence.RoomChange{}, err
@@ -166,6 +170,9 @@ func (r *Rooms) UpdateRoom(ctx context.Context, room, userID string, fn func(m *
 		}
 		if ok, _ := res[0].AsInt64(); ok == 1 && len(res) == 4 {
 			n, v, vis = roomCounts(res[1:])
+			if m != nil {
+				m.V = v
+			}
 			return presence.RoomChange{Before: old, After: m, Changed: true, Count: n, Visible: vis, V: v}, nil
 		}
 		if len(res) != 5 {

@@ -1,11 +1,14 @@
 package server_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/presenced/presenced/client"
 	"github.com/presenced/presenced/protocol"
+	"github.com/presenced/presenced/redistest"
+	"github.com/presenced/presenced/server"
 )
 
 // TestRedisRoomsAcrossNodes puts the members of one room on three nodes:
@@ -97,4 +100,124 @@ func TestRedisRoomsAcrossNodes(t *testing.T) {
 	if st := b.join(dave, "doc:1", nil); memberIDs(st.Members) != "alice,dave" || st.Count != 2 {
 		t.Fatalf("dave's room_state on B = %+v", st)
 	}
+}
+
+// TestRedisRoomResyncAfterSubscriptionLoss cuts node B off its room's
+// channel (Redis drops the pub/sub connections of a user whose channel
+// permissions are revoked, and refuses to subscribe it again) while node
+// A's members join, change their meta and leave. When B may subscribe
+// again, it re-reads the room: its member's view (client.RoomView) ends
+// as the room is.
+func TestRedisRoomResyncAfterSubscriptionLoss(t *testing.T) {
+	rc := sharedCluster(t)
+	for _, m := range rc.Masters() {
+		if _, err := redistest.Do(m.Addr(), "ACL", "SETUSER", "nodeb", "reset", "on", ">b-secret", "~*", "&*", "+@all"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	acl := func(rule string) {
+		t.Helper()
+		for _, m := range rc.Masters() {
+			if _, err := redistest.Do(m.Addr(), "ACL", "SETUSER", "nodeb", rule); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	t.Cleanup(func() {
+		for _, m := range rc.Masters() {
+			_, _ = redistest.Do(m.Addr(), "ACL", "DELUSER", "nodeb")
+		}
+	})
+	c := startNodes(t, 1, rc.URL())
+	b := start(t, func(cfg *server.Config) {
+		cfg.Clock = c.clock
+		cfg.RedisURL = strings.Replace(rc.URL(), "://", "://nodeb:b-secret@", 1)
+	})
+	b.clock = c.clock
+	c.nodes = append(c.nodes, b)
+	a := c.nodes[0]
+
+	carol := a.dial("carol", "web")
+	a.join(carol, "doc:1", nil)
+	vic := b.dial("vic", "web")
+	view := client.NewRoomView(b.join(vic, "doc:1", nil))
+	alice := a.dial("alice", "web")
+	a.join(alice, "doc:1", nil)
+	view.Apply(b.roomMsg(vic, protocol.TypeRoomJoin))
+	if got := view.String(); got != "alice={} carol={} vic={}" {
+		t.Fatalf("vic's view = %s", got)
+	}
+
+	subscribers := func() int64 { return shardSubscribers(t, rc, "r:doc:1") }
+	acl("resetchannels")
+	waitFor(t, "B's subscription to drop", func() bool { return subscribers() == 1 })
+	dave := a.dial("dave", "web")
+	a.join(dave, "doc:1", nil)
+	if err := alice.UpdateRoomMeta(ctx5(t), "doc:1", map[string]any{"mode": "editing"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := carol.LeaveRoom(ctx5(t), "doc:1"); err != nil {
+		t.Fatal(err)
+	}
+	bob := a.dial("bob", "web")
+	a.join(bob, "doc:1", nil)
+	if err := bob.LeaveRoom(ctx5(t), "doc:1"); err != nil {
+		t.Fatal(err)
+	}
+	erin := a.dial("erin", "web")
+	a.join(erin, "doc:1", map[string]any{"mode": "viewing"})
+	b.quiet(vic)
+
+	acl("allchannels")
+	// dave joins, alice updates, erin joins, carol leaves: four events.
+	for range 4 {
+		m := b.next(vic)
+		r, err := m.Room()
+		if err != nil {
+			t.Fatalf("%s: %v", m.Raw, err)
+		}
+		view.Apply(r)
+	}
+	const want = `alice={"mode":"editing"} dave={} erin={"mode":"viewing"} vic={}`
+	if got := view.String(); got != want {
+		t.Fatalf("vic's view after the resubscription = %s, want %s", got, want)
+	}
+	page, err := vic.RoomMembers(ctx5(t), "doc:1", "", 10)
+	if err != nil || memberIDs(page.Members) != "alice,dave,erin,vic" || page.Count != 4 {
+		t.Fatalf("room_members = %+v, %v", page, err)
+	}
+	b.quiet(vic)
+	// Events flow again.
+	if err := dave.LeaveRoom(ctx5(t), "doc:1"); err != nil {
+		t.Fatal(err)
+	}
+	if l := b.roomMsg(vic, protocol.TypeRoomLeave); l.UserID != "dave" || l.Count != 3 {
+		t.Fatalf("room_leave = %+v", l)
+	}
+}
+
+// shardSubscribers returns the subscribers of the shard channel of a hub
+// topic (any key prefix and channel partition), summed over the masters.
+func shardSubscribers(t *testing.T, rc *redistest.Cluster, topic string) int64 {
+	t.Helper()
+	var n int64
+	for _, m := range rc.Masters() {
+		chans, err := redistest.Do(m.Addr(), "PUBSUB", "SHARDCHANNELS", "*}"+topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		list, _ := chans.([]any)
+		for _, ch := range list {
+			name, _ := ch.(string)
+			reply, err := redistest.Do(m.Addr(), "PUBSUB", "SHARDNUMSUB", name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r, _ := reply.([]any); len(r) == 2 {
+				c, _ := r[1].(int64)
+				n += c
+			}
+		}
+	}
+	return n
 }

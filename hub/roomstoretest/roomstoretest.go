@@ -22,6 +22,7 @@ func Run(t *testing.T, newStore func(t *testing.T) hub.RoomStore) {
 		fn   func(t *testing.T, s hub.RoomStore)
 	}{
 		{"MembershipAndVersions", testMembershipAndVersions},
+		{"MemberVersions", testMemberVersions},
 		{"VersionsSurviveAnEmptyRoom", testVersionsSurviveAnEmptyRoom},
 		{"ErrorsChangeNothing", testErrorsChangeNothing},
 		{"InvisibleAreNotVisible", testInvisible},
@@ -91,6 +92,26 @@ func testMembershipAndVersions(t *testing.T, s hub.RoomStore) {
 	ch = remove(t, s, "doc", "alice")
 	if !ch.Changed || ch.After != nil || ch.Count != 0 || ch.V != v1+2 {
 		t.Fatalf("leave = %+v", ch)
+	}
+}
+
+// testMemberVersions: each record carries the room version of its last
+// write, which a node that missed events compares with what it applied.
+func testMemberVersions(t *testing.T, s hub.RoomStore) {
+	a := add(t, s, "doc", "alice", "s1")
+	b := add(t, s, "doc", "bob", "s2")
+	if a.After.V != a.V || b.After.V != b.V {
+		t.Fatalf("member versions %d, %d; changes at %d, %d", a.After.V, b.After.V, a.V, b.V)
+	}
+	a = add(t, s, "doc", "alice", "s3")
+	// A no-op keeps the version.
+	noop, err := s.UpdateRoom(ctx, "doc", "bob", func(m *presence.RoomMember, _ int) (*presence.RoomMember, error) { return m, nil })
+	if err != nil || noop.Changed || noop.After.V != b.V {
+		t.Fatalf("no-op = %+v, %v", noop, err)
+	}
+	p, err := s.RoomMembers(ctx, "doc", "", 10)
+	if err != nil || len(p.Members) != 2 || p.Members[0].V != a.V || p.Members[1].V != b.V || p.V != a.V {
+		t.Fatalf("page = %+v, %v; want alice at %d, bob at %d", p, err, a.V, b.V)
 	}
 }
 
