@@ -58,14 +58,16 @@ func (h *Hub) PrivacyChanged(ctx context.Context, userID string) error {
 // 4003) and erases the user's presence record: statuses, activity, custom
 // status, last-seen. Only the counters stay: versions, so that watchers
 // never see them go back (they see the user offline with nothing set), and
-// kicks, so that no node revives a session the erasure ended.
-// The caller erases the user's settings first.
+// kicks, so that no node revives a session the erasure ended. Room leaves
+// the kick still owes stay too, until performed: they take the user out of
+// the rooms. The caller erases the user's settings first.
 func (h *Hub) Erase(ctx context.Context, userID string) error {
 	if err := h.Kick(ctx, userID); err != nil {
 		return err
 	}
 	return h.privacyUpdate(ctx, userID, func(st *presence.UserState) {
-		*st = presence.UserState{UserID: userID, Version: st.Version, HiddenV: st.HiddenV, Kicks: st.Kicks}
+		*st = presence.UserState{UserID: userID, Version: st.Version, HiddenV: st.HiddenV, Kicks: st.Kicks,
+			Leaves: st.Leaves, LeavesDue: st.LeavesDue}
 	})
 }
 

@@ -14,6 +14,21 @@ import (
 // stored expiry of a dead node's session settled by any node's reaper —
 // and its rooms are left. A closed connection in its grace still has its
 // session, so it stays in its rooms until the grace ends.
+//
+// The leaves are durable. The state machine records them in the user's
+// record (presence.RoomLeave) in the very write that ends the session;
+// update performs them, then confirms them with one more write. A leave
+// that failed (the room store unavailable) or whose node died before it
+// comes due again with the record's deadline, and whichever node settles
+// the user then performs it: update hands out the owed leaves that are due
+// (presence.UserState.TakeLeaves) along with those of the sessions that
+// just ended. A leave is idempotent (a session already out of the room
+// changes nothing, and nothing is published), so a leave performed twice,
+// by a retry racing the first attempt, is announced once.
+//
+// The confirmation is its own write, not folded into the user's next one:
+// a session's end is mostly the last write of a user for a while (an
+// offline user), so folding would wait for the retry, which costs more.
 
 // roomSessions copies the sessions of st that are in rooms.
 func roomSessions(st *presence.UserState) []presence.Session {
@@ -27,16 +42,21 @@ func roomSessions(st *presence.UserState) []presence.Session {
 }
 
 // roomsAfterUpdate leaves the rooms of the sessions in before that st no
-// longer has, and carries a change of invisibility to the user's rooms.
-func (h *Hub) roomsAfterUpdate(ctx context.Context, st *presence.UserState, before []presence.Session, wasInvisible bool) {
+// longer has and the owed leaves handed out with st, and carries a change
+// of invisibility to the user's rooms.
+func (h *Hub) roomsAfterUpdate(ctx context.Context, st *presence.UserState, before []presence.Session, owed []presence.RoomLeave, wasInvisible bool) {
 	if h.cfg.Rooms == nil {
 		return
 	}
+	leaves := owed
 	for _, s := range before {
 		if st.Session(s.ID) == nil {
-			h.sessionLeftRooms(ctx, st.UserID, s)
+			for _, room := range s.Rooms {
+				leaves = append(leaves, presence.RoomLeave{Room: room, SessionID: s.ID})
+			}
 		}
 	}
+	h.leaveRooms(ctx, st, leaves)
 	if st.Invisible != wasInvisible {
 		for _, room := range UserRoomsOf(st) {
 			h.syncMember(ctx, room, st.UserID, st.Invisible, st.Version)
@@ -44,15 +64,54 @@ func (h *Hub) roomsAfterUpdate(ctx context.Context, st *presence.UserState, befo
 	}
 }
 
-// sessionLeftRooms takes an ended session out of its rooms, and its local
-// connection, if any, out of their fan-out.
-func (h *Hub) sessionLeftRooms(ctx context.Context, userID string, s presence.Session) {
-	if c := h.localClient(s.ID); c != nil {
-		h.detachRooms(c)
+// leaveRooms takes ended sessions out of rooms, and their local
+// connections, if any, out of the rooms' fan-out; then it confirms in the
+// user's record the owed leaves it performed. A leave that fails stays
+// owed, for a retry.
+func (h *Hub) leaveRooms(ctx context.Context, st *presence.UserState, leaves []presence.RoomLeave) {
+	if len(leaves) == 0 {
+		return
 	}
-	for _, room := range s.Rooms {
-		_ = h.leaveConn(ctx, room, userID, s.ID)
+	type key struct{ room, session string }
+	left := make(map[key]bool, len(leaves)) // tried: whether it succeeded
+	var done []presence.RoomLeave
+	for _, l := range leaves {
+		k := key{l.Room, l.SessionID}
+		if _, tried := left[k]; tried {
+			continue
+		}
+		if st.Session(l.SessionID) == nil {
+			if c := h.localClient(l.SessionID); c != nil {
+				h.detachRooms(c)
+			}
+		}
+		ok := h.leaveConn(ctx, l.Room, st.UserID, l.SessionID) == nil
+		left[k] = ok
+		if ok {
+			done = append(done, l)
+		}
 	}
+	owes := slices.ContainsFunc(st.Leaves, func(l presence.RoomLeave) bool { return left[key{l.Room, l.SessionID}] })
+	if !owes {
+		return
+	}
+	if _, err := h.update(ctx, st.UserID, func(st *presence.UserState) error {
+		st.ClearLeaves(done)
+		return nil
+	}); err != nil {
+		h.log.Warn("could not confirm room leaves; they are performed again at their retry", "user", st.UserID, "err", err)
+	}
+}
+
+// droppedLeaves logs owed room leaves the record gave up on (see
+// presence.LeaveHorizon and presence.MaxLeaves): their sessions may stay
+// in those rooms.
+func (h *Hub) droppedLeaves(userID string, dropped []presence.RoomLeave) {
+	if len(dropped) == 0 {
+		return
+	}
+	h.log.Warn("dropped owed room leaves: too old or too many; their sessions may stay in those rooms",
+		"user", userID, "count", len(dropped), "room", dropped[0].Room, "session", dropped[0].SessionID, "since", dropped[0].Since)
 }
 
 // UserRoomsOf returns the rooms of st's sessions, sorted, each once.

@@ -264,6 +264,7 @@ func (h *Hub) update(ctx context.Context, userID string, op func(st *presence.Us
 	var v0 uint64
 	var wasInvisible bool
 	var ended, inRooms []presence.Session
+	var owed, dropped []presence.RoomLeave
 	locals := h.localClients(userID)
 	st, err := h.cfg.Store.Update(ctx, userID, func(st *presence.UserState) error {
 		st.UserID = userID
@@ -275,13 +276,15 @@ func (h *Hub) update(ctx context.Context, userID string, op func(st *presence.Us
 		}
 		h.keepAlive(st, locals, now)
 		ended = st.Settle(before, now, h.timing)
+		owed, dropped = st.TakeLeaves(now, h.timing)
 		return nil
 	})
 	if err != nil {
 		return st, h.unavailable(err)
 	}
 	h.ended(ended)
-	h.roomsAfterUpdate(ctx, &st, inRooms, wasInvisible)
+	h.droppedLeaves(userID, dropped)
+	h.roomsAfterUpdate(ctx, &st, inRooms, owed, wasInvisible)
 	if st.Version != v0 {
 		h.publish(ctx, &st, wasInvisible)
 	}

@@ -128,5 +128,8 @@ func Clone(st *presence.UserState) presence.UserState {
 			}
 		}
 	}
+	if st.Leaves != nil {
+		c.Leaves = append([]presence.RoomLeave(nil), st.Leaves...)
+	}
 	return c
 }

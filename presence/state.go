@@ -73,8 +73,15 @@ type UserState struct {
 	// moves only when the user changes who may see them, so polling a hidden
 	// user shows nothing moving.
 	HiddenV uint64 `json:"hidden_v,omitempty"`
-	// Deadline is the next time Advance has work to do (zero: none). Stores
-	// index it so that expiry needs no scan.
+	// Leaves are the room leaves owed by sessions that ended (see
+	// RoomLeave), oldest first.
+	Leaves []RoomLeave `json:"leaves,omitempty"`
+	// LeavesDue is when Leaves are next handed out to be performed: at once
+	// when a session ends, then a retry lease (see TakeLeaves).
+	LeavesDue time.Time `json:"leaves_due,omitzero"`
+
+	// Deadline is the next time Advance has work to do, or owed leaves are
+	// due (zero: none). Stores index it so that expiry needs no scan.
 	Deadline time.Time `json:"deadline,omitzero"`
 	// Kicks counts the times the server disconnected the user (KickAll). A
 	// node that finds one of its open sessions missing from the record
@@ -165,6 +172,7 @@ func (s *UserState) Remove(id string, lastSeen time.Time) (Session, bool) {
 			continue
 		}
 		gone := s.Sessions[i]
+		s.oweLeaves(&gone)
 		if gone.LastSeen.After(lastSeen) {
 			lastSeen = gone.LastSeen
 		}
@@ -208,6 +216,7 @@ func (s *UserState) Advance(now time.Time, t Timing) []Session {
 		}
 		if !end.After(now) {
 			ended = append(ended, ss)
+			s.oweLeaves(&ss)
 			if ss.LastSeen.After(lastSeen) {
 				lastSeen = ss.LastSeen
 			}
@@ -263,6 +272,9 @@ func (s *UserState) NextDeadline(t Timing) time.Time {
 	}
 	if s.CustomStatus != "" || s.CustomEmoji != "" {
 		consider(s.CustomExpiresAt)
+	}
+	if len(s.Leaves) > 0 {
+		consider(s.LeavesDue)
 	}
 	return next
 }
@@ -334,9 +346,11 @@ func mergeDevice(ds []Device, d Device) []Device {
 
 // Settle applies the deadlines due by now and bumps the version when the
 // presence a viewer could see changed since before. before is the Fold of
-// the state as it was loaded. It returns the sessions that ended.
+// the state as it was loaded. It returns the sessions that ended. The room
+// leaves their end owes are due at once (see TakeLeaves).
 func (s *UserState) Settle(before Presence, now time.Time, t Timing) []Session {
 	ended := s.Advance(now, t)
+	s.stampLeaves(now)
 	after := s.Fold()
 	if !after.Equal(before) {
 		s.Version++

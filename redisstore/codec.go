@@ -29,13 +29,29 @@ import (
 // Bracketed fields are optional trailers, written only when not zero, so a
 // record written before they existed reads as it did.
 //
+// Format 2 is format 1 with the owed room leaves after deadline, before
+// the optional trailers:
+//
+//	leaves(uvarint count, each: room sessionID since) leavesDue
+//
+// A record is written in format 2 only while it owes leaves (rarely, and
+// briefly), so records stay as small as before and readable by a node
+// that knows only format 1, except for those moments.
+//
 // The user id and the versions are not in it: the id is in the key, and
 // the versions are hash fields of their own, set by the update script.
-const formatV1 = 1
+const (
+	formatV1 = 1
+	formatV2 = 2
+)
 
 func encodeState(st *presence.UserState) []byte {
-	b := make([]byte, 0, 64+len(st.Sessions)*64+len(st.CustomStatus))
-	b = append(b, formatV1)
+	b := make([]byte, 0, 64+len(st.Sessions)*64+len(st.CustomStatus)+len(st.Leaves)*48)
+	if len(st.Leaves) > 0 {
+		b = append(b, formatV2)
+	} else {
+		b = append(b, formatV1)
+	}
 	b = binary.AppendUvarint(b, uint64(len(st.Sessions)))
 	for i := range st.Sessions {
 		s := &st.Sessions[i]
@@ -63,6 +79,15 @@ func encodeState(st *presence.UserState) []byte {
 	b = appendTime(b, st.CustomExpiresAt)
 	b = appendTime(b, st.LastSeen)
 	b = appendTime(b, st.Deadline)
+	if len(st.Leaves) > 0 {
+		b = binary.AppendUvarint(b, uint64(len(st.Leaves)))
+		for _, l := range st.Leaves {
+			b = appendString(b, l.Room)
+			b = appendString(b, l.SessionID)
+			b = appendTime(b, l.Since)
+		}
+		b = appendTime(b, st.LeavesDue)
+	}
 	if st.Kicks != 0 {
 		b = binary.AppendUvarint(b, uint64(st.Kicks))
 	}
@@ -76,24 +101,16 @@ func decodeState(data []byte, st *presence.UserState) error {
 		return json.Unmarshal(data, st)
 	}
 	d := decoder{b: data}
-	if d.byte() != formatV1 {
+	format := d.byte()
+	if format != formatV1 && format != formatV2 {
 		return errors.New("unknown record format")
 	}
-	if n := d.count(); n > 0 {
-		st.Sessions = make([]presence.Session, n)
-		for i := range st.Sessions {
-			s := &st.Sessions[i]
-			s.ID, s.Device, s.Node = d.string(), d.string(), d.string()
-			s.Idle = d.bool()
-			s.ActiveAt, s.ReportedAt, s.LastSeen, s.ExpiresAt, s.GraceUntil = d.time(), d.time(), d.time(), d.time(), d.time()
-			if r := d.count(); r > 0 {
-				s.Rooms = make([]string, r)
-				for j := range s.Rooms {
-					s.Rooms[j] = d.string()
-				}
-			}
-		}
-	}
+	st.Sessions = readList(&d, func(s *presence.Session) {
+		s.ID, s.Device, s.Node = d.string(), d.string(), d.string()
+		s.Idle = d.bool()
+		s.ActiveAt, s.ReportedAt, s.LastSeen, s.ExpiresAt, s.GraceUntil = d.time(), d.time(), d.time(), d.time(), d.time()
+		s.Rooms = readList(&d, func(r *string) { *r = d.string() })
+	})
 	st.Manual = presence.Status(d.string())
 	st.ManualExpiresAt = d.time()
 	st.Invisible = d.bool()
@@ -101,6 +118,12 @@ func decodeState(data []byte, st *presence.UserState) error {
 	st.ActivityExpiresAt = d.time()
 	st.CustomStatus, st.CustomEmoji = d.string(), d.string()
 	st.CustomExpiresAt, st.LastSeen, st.Deadline = d.time(), d.time(), d.time()
+	if format == formatV2 {
+		st.Leaves = readList(&d, func(l *presence.RoomLeave) {
+			l.Room, l.SessionID, l.Since = d.string(), d.string(), d.time()
+		})
+		st.LeavesDue = d.time()
+	}
 	if len(d.b) > 0 {
 		// Written only when not zero: a zero here is not a record of ours.
 		if k := d.uvarint(); k > 0 && k <= math.MaxUint32 {
@@ -134,7 +157,7 @@ func appendTime(b []byte, t time.Time) []byte {
 	return binary.AppendVarint(b, t.UnixNano())
 }
 
-// decoder reads format 1; the first error sticks and zero values follow.
+// decoder reads formats 1 and 2; the first error sticks and zero values follow.
 type decoder struct {
 	b   []byte
 	err error
@@ -177,6 +200,19 @@ func (d *decoder) string() string {
 	s := string(d.b[:n])
 	d.b = d.b[n:]
 	return s
+}
+
+// readList reads a counted list, each element with read; nil when empty.
+func readList[T any](d *decoder, read func(*T)) []T {
+	n := d.count()
+	if n == 0 {
+		return nil
+	}
+	out := make([]T, n)
+	for i := range out {
+		read(&out[i])
+	}
+	return out
 }
 
 func (d *decoder) bool() bool { return d.byte() == 1 }

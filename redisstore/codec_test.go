@@ -66,8 +66,26 @@ func TestCodecZeroAndJSON(t *testing.T) {
 	}
 }
 
+// TestCodecWritesLeavesOnlyWhenOwed checks that a record owing no room
+// leaves keeps format 1, which nodes that know nothing of leaves read.
+func TestCodecWritesLeavesOnlyWhenOwed(t *testing.T) {
+	st := presence.UserState{CustomStatus: "hello"}
+	plain := encodeState(&st)
+	st.Leaves = []presence.RoomLeave{{Room: "doc", SessionID: "s1", Since: time.Unix(1798000000, 0).UTC()}}
+	st.LeavesDue = time.Unix(1798000003, 0).UTC()
+	owing := encodeState(&st)
+	if plain[0] != formatV1 || owing[0] != formatV2 {
+		t.Fatalf("formats %d and %d, want 1 without leaves and 2 with", plain[0], owing[0])
+	}
+	var got presence.UserState
+	if err := decodeState(owing, &got); err != nil || !reflect.DeepEqual(got, st) {
+		t.Fatalf("round trip = %+v, %v", got, err)
+	}
+}
+
 func TestCodecRefusesCorruptRecords(t *testing.T) {
-	st := presence.UserState{CustomStatus: "hello", Sessions: []presence.Session{{ID: "s1", Rooms: []string{"r"}}}}
+	st := presence.UserState{CustomStatus: "hello", Sessions: []presence.Session{{ID: "s1", Rooms: []string{"r"}}},
+		Leaves: []presence.RoomLeave{{Room: "r", SessionID: "s0", Since: time.Unix(1798000000, 0)}}, LeavesDue: time.Unix(1798000003, 0)}
 	b := encodeState(&st)
 	for i := range b {
 		var got presence.UserState

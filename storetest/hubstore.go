@@ -45,6 +45,7 @@ func RunStore(t *testing.T, newStores StoreFactory) {
 	t.Run("ClaimDueRespectsMax", func(t *testing.T) { testClaimMax(t, one(t)) })
 	t.Run("EachDueUserIsClaimedOnce", func(t *testing.T) { testClaimOnce(t, newStores(t, 3)) })
 	t.Run("LoadMany", func(t *testing.T) { testLoadMany(t, one(t)) })
+	t.Run("OwedLeavesAreKeptAndDue", func(t *testing.T) { testOwedLeaves(t, newStores(t, 2)) })
 }
 
 func session(id string, at time.Time) presence.Session {
@@ -342,6 +343,57 @@ func testLoadMany(t *testing.T, s hub.Store) {
 		if ok && (st.CustomStatus != id || st.Version != versions[id] || st.UserID != id) {
 			t.Fatalf("%s = %+v", id, st)
 		}
+	}
+}
+
+// testOwedLeaves ends a session in rooms on one node, as the hub does: the
+// record keeps the leaves it owes and comes due for them, so another node
+// can claim the user and find them; confirming them clears both.
+func testOwedLeaves(t *testing.T, stores []hub.Store) {
+	a, b := stores[0], stores[1]
+	timing := presence.Timing{TTL: time.Minute}
+	mustUpdate(t, a, "erin", func(st *presence.UserState) {
+		s := session("s1", T0)
+		s.Rooms = []string{"doc", "chat"}
+		_ = st.Connect(s)
+		st.Settle(presence.Presence{}, T0, timing)
+	})
+	var taken []presence.RoomLeave
+	mustUpdate(t, a, "erin", func(st *presence.UserState) {
+		before := st.Fold()
+		st.Remove("s1", T0)
+		st.Settle(before, T0, timing)
+		taken, _ = st.TakeLeaves(T0, timing)
+	})
+	if len(taken) != 2 {
+		t.Fatalf("taken %+v", taken)
+	}
+	// The node that took them dies: the retry comes due on the other.
+	retry := T0.Add(presence.LeaveRetry)
+	if got := claim(t, b, retry.Add(-time.Millisecond), 10); len(got) != 0 {
+		t.Fatalf("claimed before the retry: %v", got)
+	}
+	if got := claim(t, b, retry, 10); !equal(got, "erin") {
+		t.Fatalf("claimed at the retry: %v", got)
+	}
+	st := load(t, b, "erin")
+	if len(st.Leaves) != 2 || st.Leaves[1] != (presence.RoomLeave{Room: "chat", SessionID: "s1", Since: T0}) || !st.LeavesDue.Equal(retry) {
+		t.Fatalf("stored leaves %+v due %v", st.Leaves, st.LeavesDue)
+	}
+	var again []presence.RoomLeave
+	mustUpdate(t, b, "erin", func(st *presence.UserState) {
+		st.Settle(st.Fold(), retry, timing)
+		again, _ = st.TakeLeaves(retry, timing)
+	})
+	mustUpdate(t, b, "erin", func(st *presence.UserState) {
+		st.ClearLeaves(again)
+		st.Settle(st.Fold(), retry, timing)
+	})
+	if st := load(t, a, "erin"); st.Leaves != nil || !st.LeavesDue.IsZero() || !st.Deadline.IsZero() {
+		t.Fatalf("after confirming: leaves %+v due %v deadline %v", st.Leaves, st.LeavesDue, st.Deadline)
+	}
+	if got := claim(t, a, retry.Add(time.Hour), 10); len(got) != 0 {
+		t.Fatalf("claimed with nothing due: %v", got)
 	}
 }
 
