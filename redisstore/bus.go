@@ -34,19 +34,20 @@ func newBus(b *Backend) *Bus {
 		bus.parts[i] = &partition{
 			bus: bus, idx: i,
 			want: make(map[string]func([]byte)), live: make(map[string]bool), leaving: make(map[string]bool),
-			wake: make(chan struct{}, 1),
+			confirm: make(map[string]bool),
+			wake:    make(chan struct{}, 1),
 		}
 	}
 	return bus
 }
 
-// Publish sends payload on topic's channel with one SPUBLISH, whatever the
-// number of nodes and watchers. A user topic's payload that cannot be sent
-// is retried in the background for a while (see republisher) and Publish
 // SubscribesAsync reports that a subscription takes effect when the bus
 // delivers nil (hub.AsyncBus).
 func (bus *Bus) SubscribesAsync() bool { return true }
 
+// Publish sends payload on topic's channel with one SPUBLISH, whatever the
+// number of nodes and watchers. A user topic's payload that cannot be sent
+// is retried in the background for a while (see republisher) and Publish
 // returns nil; a control payload's failure is returned to the caller.
 func (bus *Bus) Publish(ctx context.Context, topic string, payload []byte) error {
 	ctx, cancel := bus.b.opContext(ctx)
@@ -73,6 +74,12 @@ func (bus *Bus) Subscribe(topic string, deliver func(payload []byte)) error {
 	part := bus.parts[p]
 	part.mu.Lock()
 	part.want[ch] = deliver
+	if part.live[ch] {
+		// Dropped and wanted again before the worker unsubscribed: the
+		// subscription never lapsed, but the new subscriber still waits
+		// to hear that it is in effect.
+		part.confirm[ch] = true
+	}
 	part.startLocked()
 	part.mu.Unlock()
 	part.signal()
@@ -123,6 +130,7 @@ type partition struct {
 	want    map[string]func([]byte) // channel → deliver
 	live    map[string]bool         // subscribed on the current connection
 	leaving map[string]bool         // SUNSUBSCRIBE sent by us, not yet confirmed
+	confirm map[string]bool         // wanted again while live: owed a nil delivery
 	broken  bool                    // the server dropped a subscription: reconnect
 	failing error                   // the last attempt to subscribe failed
 	started bool
@@ -234,7 +242,17 @@ func (p *partition) sync() error {
 			delete(p.live, ch)
 		}
 	}
+	var confirmed []func([]byte)
+	for ch := range p.confirm {
+		if d := p.want[ch]; d != nil && p.live[ch] {
+			confirmed = append(confirmed, d)
+		}
+	}
+	clear(p.confirm)
 	p.mu.Unlock()
+	for _, d := range confirmed {
+		d(nil)
+	}
 	if len(subs) == 0 && len(unsubs) == 0 {
 		return nil
 	}

@@ -357,3 +357,27 @@ func TestFailedPublishIsRetried(t *testing.T) {
 		t.Fatal(err) // the pause is over: control messages go through again
 	}
 }
+
+// TestBusConfirmsASubscriptionWantedAgain: a topic dropped and wanted again
+// at once (the last local watcher left, a new one came) may never be
+// unsubscribed; the new subscriber must still hear that it is in effect.
+func TestBusConfirmsASubscriptionWantedAgain(t *testing.T) {
+	start(t)
+	bus := openNodes(t, shared.single.URL(), 1, nil)[0].Bus
+	first := &recorder{}
+	if err := bus.Subscribe("r:doc", first.deliver); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the first subscription", 5*time.Second, func() bool { return first.resyncs() > 0 })
+	for i := range 20 {
+		again := &recorder{}
+		if err := bus.Unsubscribe("r:doc"); err != nil {
+			t.Fatal(err)
+		}
+		if err := bus.Subscribe("r:doc", again.deliver); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, fmt.Sprintf("subscription %d to be confirmed", i+2), 5*time.Second, func() bool { return again.resyncs() > 0 })
+		flows(t, bus, "r:doc", again, 5*time.Second)
+	}
+}
