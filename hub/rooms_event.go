@@ -39,6 +39,13 @@ type roomEvent struct {
 const (
 	kindMember = "m"
 	kindCursor = "c"
+	// kindRestate carries a member's record (nil: not a member) as read at
+	// the room's version, not a change: each node sends its connections
+	// only what differs from what it told them (see restate). A retried
+	// room leave that finds nothing left to do publishes one, because the
+	// attempt that did the leave may have died, or lost its reply, before
+	// announcing it.
+	kindRestate = "r"
 )
 
 // Room message types (see protocol for the client's).
@@ -101,6 +108,10 @@ func (h *Hub) receiveRoom(name string, payload []byte) {
 	switch ev.Kind {
 	case kindMember:
 		h.deliverMember(rt, &ev)
+	case kindRestate:
+		rt.mu.Lock()
+		h.restate(rt, ev.User, ev.Member, ev.Count, ev.Visible, ev.V)
+		rt.mu.Unlock()
 	case kindCursor:
 		h.deliverCursor(rt, &ev)
 	}

@@ -20,6 +20,9 @@ import (
 type flakyRooms struct {
 	RoomStore
 	down atomic.Bool
+	// lose makes updates apply and then fail, as one whose reply was lost
+	// (a timeout after the store applied it).
+	lose atomic.Bool
 }
 
 var _ RoomStore = (*flakyRooms)(nil)
@@ -28,7 +31,11 @@ func (f *flakyRooms) UpdateRoom(ctx context.Context, room, userID string, fn fun
 	if f.down.Load() {
 		return presence.RoomChange{}, errors.New("room store unreachable")
 	}
-	return f.RoomStore.UpdateRoom(ctx, room, userID, fn)
+	ch, err := f.RoomStore.UpdateRoom(ctx, room, userID, fn)
+	if err == nil && f.lose.Load() {
+		return presence.RoomChange{}, errors.New("room store reply lost")
+	}
+	return ch, err
 }
 
 // owed returns the room leaves userID's record owes, as "room/session".
@@ -144,21 +151,27 @@ func TestFailedRoomLeaveIsRetried(t *testing.T) {
 	}
 }
 
+// flakyAndSoundNodes starts two nodes on one store, one room store and one
+// bus; the first reaches the room store through a flakyRooms.
+func flakyAndSoundNodes(t *testing.T) (flaky, sound *Hub, rooms *flakyRooms, store *memstore.Store, clock *fakeclock.Clock) {
+	store, rooms = memstore.New(), &flakyRooms{RoomStore: memstore.NewRooms()}
+	bus := &sharedBus{subs: map[string]map[int]func([]byte){}}
+	clock = fakeclock.New(time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC))
+	node := func(n int, rs RoomStore) *Hub {
+		h, _ := newHub(t, func(c *Config) {
+			c.Store, c.Rooms, c.Bus, c.Clock, c.Node = store, rs, nodeBus{bus, n}, clock, fmt.Sprint("n", n)
+		})
+		return h
+	}
+	return node(1, rooms), node(2, rooms.RoomStore), rooms, store, clock
+}
+
 // TestRoomLeaveOfADeadNodeIsRetriedByAnother ends a session on a node that
 // dies before leaving its rooms: another node's reaper performs the leave
 // the record owes.
 func TestRoomLeaveOfADeadNodeIsRetriedByAnother(t *testing.T) {
-	store, real := memstore.New(), memstore.NewRooms()
-	bus := &sharedBus{subs: map[string]map[int]func([]byte){}}
-	clock := fakeclock.New(time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC))
-	node := func(n int, rooms RoomStore) *Hub {
-		h, _ := newHub(t, func(c *Config) {
-			c.Store, c.Rooms, c.Bus, c.Clock, c.Node = store, rooms, nodeBus{bus, n}, clock, fmt.Sprint("n", n)
-		})
-		return h
-	}
-	dying := &flakyRooms{RoomStore: real}
-	dead, alive := node(1, dying), node(2, real)
+	dead, alive, dying, store, clock := flakyAndSoundNodes(t)
+	real := dying.RoomStore
 	alice, ar := member(t, alive, "alice", "doc")
 	bob, _ := member(t, dead, "bob", "doc")
 	waitFor(t, "alice to see bob", func() bool { return len(ar.roomFrames("room_join")) == 1 })
@@ -176,8 +189,40 @@ func TestRoomLeaveOfADeadNodeIsRetriedByAnother(t *testing.T) {
 	settleFor(alive, clock, presence.LeaveRetry, alice)
 	// A leave performed again (a retry racing the first attempt) changes
 	// nothing and announces nothing.
-	alive.leaveRooms(context.Background(), &presence.UserState{UserID: "bob"}, []presence.RoomLeave{{Room: "doc", SessionID: bob.SessionID}})
+	alive.leaveRooms(context.Background(), &presence.UserState{UserID: "bob"}, []presence.RoomLeave{{Room: "doc", SessionID: bob.SessionID}}, 1)
 	expectOneLeave(t, alive, ar, "bob", "carol")
+	if got := owed(t, store, "bob"); got != nil {
+		t.Fatalf("bob's record still owes %v", got)
+	}
+}
+
+// TestRoomLeaveDoneButNotAnnouncedIsAnnouncedByTheRetry: the room store
+// applied a leave but its reply was lost, so nobody published it; the
+// retry finds nothing left to do and publishes the member's state, which
+// every node turns into exactly the room_leave its members missed.
+func TestRoomLeaveDoneButNotAnnouncedIsAnnouncedByTheRetry(t *testing.T) {
+	b, a, losing, store, clock := flakyAndSoundNodes(t)
+	real := losing.RoomStore
+	alice, ar := member(t, a, "alice", "doc")
+	bob, _ := member(t, b, "bob", "doc")
+	waitFor(t, "alice to see bob", func() bool { return len(ar.roomFrames("room_join")) == 1 })
+
+	losing.lose.Store(true)
+	if err := b.SetOffline(context.Background(), bob); err != nil {
+		t.Fatal(err)
+	}
+	losing.lose.Store(false)
+	if got := members(t, real, "doc"); got != "alice " {
+		t.Fatalf("doc = %s", got)
+	}
+	if got := owed(t, store, "bob"); len(got) != 1 {
+		t.Fatalf("bob's record owes %v", got)
+	}
+	if n := len(ar.roomFrames("room_leave")); n != 0 {
+		t.Fatalf("alice saw %d leaves before the retry", n)
+	}
+	settleFor(a, clock, presence.LeaveRetry, alice)
+	expectOneLeave(t, a, ar, "bob", "carol")
 	if got := owed(t, store, "bob"); got != nil {
 		t.Fatalf("bob's record still owes %v", got)
 	}

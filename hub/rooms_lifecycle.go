@@ -22,9 +22,11 @@ import (
 // comes due again with the record's deadline, and whichever node settles
 // the user then performs it: update hands out the owed leaves that are due
 // (presence.UserState.TakeLeaves) along with those of the sessions that
-// just ended. A leave is idempotent (a session already out of the room
-// changes nothing, and nothing is published), so a leave performed twice,
-// by a retry racing the first attempt, is announced once.
+// just ended. A leave is idempotent: a session already out of the room
+// changes nothing. A retry that finds nothing to do publishes a restate
+// (kindRestate), which nodes turn into only what their members miss: a
+// leave performed twice is announced once, and one performed but never
+// announced (its node died or lost the store's reply) is announced then.
 //
 // The confirmation is its own write, not folded into the user's next one:
 // a session's end is mostly the last write of a user for a while (an
@@ -48,6 +50,7 @@ func (h *Hub) roomsAfterUpdate(ctx context.Context, st *presence.UserState, befo
 	if h.cfg.Rooms == nil {
 		return
 	}
+	retried := len(owed)
 	leaves := owed
 	for _, s := range before {
 		if st.Session(s.ID) == nil {
@@ -56,7 +59,7 @@ func (h *Hub) roomsAfterUpdate(ctx context.Context, st *presence.UserState, befo
 			}
 		}
 	}
-	h.leaveRooms(ctx, st, leaves)
+	h.leaveRooms(ctx, st, leaves, retried)
 	if st.Invisible != wasInvisible {
 		for _, room := range UserRoomsOf(st) {
 			h.syncMember(ctx, room, st.UserID, st.Invisible, st.Version)
@@ -67,15 +70,16 @@ func (h *Hub) roomsAfterUpdate(ctx context.Context, st *presence.UserState, befo
 // leaveRooms takes ended sessions out of rooms, and their local
 // connections, if any, out of the rooms' fan-out; then it confirms in the
 // user's record the owed leaves it performed. A leave that fails stays
-// owed, for a retry.
-func (h *Hub) leaveRooms(ctx context.Context, st *presence.UserState, leaves []presence.RoomLeave) {
+// owed, for a retry. The first retried leaves are retries: an earlier
+// attempt may have done them unannounced.
+func (h *Hub) leaveRooms(ctx context.Context, st *presence.UserState, leaves []presence.RoomLeave, retried int) {
 	if len(leaves) == 0 {
 		return
 	}
 	type key struct{ room, session string }
 	left := make(map[key]bool, len(leaves)) // tried: whether it succeeded
 	var done []presence.RoomLeave
-	for _, l := range leaves {
+	for i, l := range leaves {
 		k := key{l.Room, l.SessionID}
 		if _, tried := left[k]; tried {
 			continue
@@ -85,7 +89,7 @@ func (h *Hub) leaveRooms(ctx context.Context, st *presence.UserState, leaves []p
 				h.detachRooms(c)
 			}
 		}
-		ok := h.leaveConn(ctx, l.Room, st.UserID, l.SessionID) == nil
+		ok := h.leaveConnAgain(ctx, l.Room, st.UserID, l.SessionID, i < retried) == nil
 		left[k] = ok
 		if ok {
 			done = append(done, l)

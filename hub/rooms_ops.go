@@ -224,6 +224,13 @@ func (h *Hub) RoomHeartbeat(c *Client, room string) error {
 
 // leaveConn removes one session's connection from room's membership.
 func (h *Hub) leaveConn(ctx context.Context, room, userID, sessionID string) error {
+	return h.leaveConnAgain(ctx, room, userID, sessionID, false)
+}
+
+// leaveConnAgain is leaveConn; retry says an earlier attempt may have done
+// the leave without announcing it (see kindRestate): finding nothing to
+// do, it publishes the member's state as read.
+func (h *Hub) leaveConnAgain(ctx context.Context, room, userID, sessionID string, retry bool) error {
 	ch, err := h.cfg.Rooms.UpdateRoom(ctx, room, userID, func(m *presence.RoomMember, _ int) (*presence.RoomMember, error) {
 		if m == nil {
 			return nil, nil
@@ -239,6 +246,11 @@ func (h *Hub) leaveConn(ctx context.Context, room, userID, sessionID string) err
 	if err != nil {
 		h.log.Warn("could not leave room; the membership stays until retried", "room", room, "user", userID, "err", err)
 		return h.unavailable(err)
+	}
+	if retry && !ch.Changed && ch.V != 0 {
+		h.publishRoomEvent(ctx, room, &roomEvent{Kind: kindRestate, User: userID, Member: ch.After,
+			Count: ch.Count, Visible: ch.Visible, V: ch.V})
+		return nil
 	}
 	h.publishRoom(ctx, room, &ch)
 	return nil

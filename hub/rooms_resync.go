@@ -74,18 +74,7 @@ func (h *Hub) applyResync(rt *roomTopic, after string, page *presence.RoomPage) 
 	read := make(map[string]bool, len(page.Members))
 	for _, m := range page.Members {
 		read[m.UserID] = true
-		v := m.V
-		if v == 0 { // a record written before records kept their version
-			v = page.V
-		}
-		prev, ok := rt.held(m.UserID)
-		// An unknown user's tombstone may have been pruned: a read older
-		// than the horizon cannot tell a rejoin from a leave it missed.
-		if ok && prev.v >= v || !ok && page.V < rt.horizon {
-			continue
-		}
-		h.resynced(rt, &roomEvent{Kind: kindMember, User: m.UserID, Was: prev.present, WasInv: prev.invisible,
-			Member: m, Count: page.Count, Visible: page.Visible, V: v})
+		h.restate(rt, m.UserID, m, page.Count, page.Visible, page.V)
 	}
 	// A room the store no longer has (version 0) gives no version to
 	// order its leaves by: its members' own sessions have ended, and they
@@ -100,16 +89,39 @@ func (h *Hub) applyResync(rt *roomTopic, after string, page *presence.RoomPage) 
 			}
 		}
 		for _, u := range gone {
-			if prev, _ := rt.held(u); prev.present && prev.v < page.V {
-				h.resynced(rt, &roomEvent{Kind: kindMember, User: u, Was: true, WasInv: prev.invisible,
-					Count: page.Count, Visible: page.Visible, V: page.V})
-			}
+			h.restate(rt, u, nil, page.Count, page.Visible, page.V)
 		}
 	}
 	if page.V > rt.v {
 		rt.v, rt.visible = page.V, page.Visible
 	}
 	return true
+}
+
+// restate brings rt's connections to user's membership as read at room
+// version v: m is the member's record, nil when user is not a member. Only
+// what differs from what the node last told its connections is sent.
+// Called with rt.mu held.
+func (h *Hub) restate(rt *roomTopic, user string, m *presence.RoomMember, count, visible int, v uint64) {
+	prev, ok := rt.held(user)
+	if m == nil {
+		if prev.present && prev.v < v {
+			h.resynced(rt, &roomEvent{Kind: kindMember, User: user, Was: true, WasInv: prev.invisible,
+				Count: count, Visible: visible, V: v})
+		}
+		return
+	}
+	mv := m.V
+	if mv == 0 { // a record written before records kept their version
+		mv = v
+	}
+	// An unknown user's tombstone may have been pruned: a read older
+	// than the horizon cannot tell a rejoin from a leave it missed.
+	if ok && prev.v >= mv || !ok && v < rt.horizon {
+		return
+	}
+	h.resynced(rt, &roomEvent{Kind: kindMember, User: user, Was: prev.present, WasInv: prev.invisible,
+		Member: m, Count: count, Visible: visible, V: mv})
 }
 
 // resynced applies a member event derived from a read. Called with rt.mu
