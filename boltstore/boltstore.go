@@ -407,16 +407,19 @@ func (s *Store) Load(ctx context.Context, userIDs []string) (map[string]presence
 // Records come from memory; those not read since the store opened are
 // read from the file in one transaction first.
 func (s *Store) ReadStates(_ context.Context, userIDs []string, fn func(userID string, st *presence.UserState)) error {
-	var missing []string
-	for _, id := range userIDs {
-		if s.cache.get(id) == nil {
-			missing = append(missing, id)
+	// One cache lookup per id: the records found are kept for fn.
+	states := make([]*presence.UserState, len(userIDs))
+	var missing []int
+	for i, id := range userIDs {
+		if states[i] = s.cache.get(id); states[i] == nil {
+			missing = append(missing, i)
 		}
 	}
 	if len(missing) > 0 {
 		err := s.db.View(func(tx *bolt.Tx) error {
 			b := tx.Bucket(bucketUsers)
-			for _, id := range missing {
+			for _, i := range missing {
+				id := userIDs[i]
 				v := b.Get([]byte(id))
 				if v == nil {
 					continue
@@ -425,7 +428,7 @@ func (s *Store) ReadStates(_ context.Context, userIDs []string, fn func(userID s
 				if err := json.Unmarshal(v, st); err != nil {
 					return fmt.Errorf("user %q: %w", id, err)
 				}
-				s.cache.fill(id, st)
+				states[i] = s.cache.fill(id, st)
 			}
 			return nil
 		})
@@ -433,8 +436,8 @@ func (s *Store) ReadStates(_ context.Context, userIDs []string, fn func(userID s
 			return fmt.Errorf("reading %s: %w", s.path, err)
 		}
 	}
-	for _, id := range userIDs {
-		fn(id, s.cache.get(id))
+	for i, id := range userIDs {
+		fn(id, states[i])
 	}
 	return nil
 }

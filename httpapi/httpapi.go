@@ -4,9 +4,6 @@ package httpapi
 
 import (
 	"crypto/subtle"
-	"encoding/json"
-	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -124,10 +121,6 @@ func (a *API) getPresence(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, ps[id])
 }
 
-type bulkRequest struct {
-	UserIDs []string `json:"user_ids"`
-}
-
 func (a *API) bulk(w http.ResponseWriter, r *http.Request) {
 	viewer, err := a.caller(r)
 	if err != nil {
@@ -135,7 +128,7 @@ func (a *API) bulk(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req bulkRequest
-	if err := decode(r, &req); err != nil {
+	if err := decodeBulk(r, &req); err != nil {
 		writeError(w, a.log, err)
 		return
 	}
@@ -202,17 +195,5 @@ func (a *API) readyz(w http.ResponseWriter, _ *http.Request) {
 
 // decode reads a JSON body of at most MaxBodyBytes into v.
 func decode(r *http.Request, v any) error {
-	body := http.MaxBytesReader(nil, r.Body, MaxBodyBytes)
-	err := json.NewDecoder(body).Decode(v)
-	var tooBig *http.MaxBytesError
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &tooBig):
-		return presence.Errorf(presence.CodeLimitExceeded, "body larger than %d bytes", MaxBodyBytes)
-	case errors.Is(err, io.EOF):
-		return presence.Errorf(presence.CodeBadJSON, "empty body; expected a JSON object")
-	default:
-		return presence.Errorf(presence.CodeBadJSON, "body is not valid JSON: %s", err.Error())
-	}
+	return decodeJSON(http.MaxBytesReader(nil, r.Body, MaxBodyBytes), v)
 }

@@ -2,7 +2,9 @@ package presence
 
 import (
 	"encoding/json"
+	"math/rand/v2"
 	"reflect"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -94,5 +96,40 @@ func TestStatusChangeValidation(t *testing.T) {
 	okText := "🍔 lunch"
 	if err := (&StatusChange{CustomStatus: &okText}).Validate(now); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestAppendUnixSecondsMatchesFloatFormatting: last_seen and joined_at are
+// written without float formatting; the text must stay exactly what
+// strconv gives for the same value.
+func TestAppendUnixSecondsMatchesFloatFormatting(t *testing.T) {
+	ms := []int64{0, 1, 10, 100, 999, 1000, 1001, 1010, 1100, 1700000000000, 1700000000001, 1700000000120, 1795780800500, -1500, 253402300799999}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 10000 {
+		ms = append(ms, r.Int64N(4102444800000))
+	}
+	for _, m := range ms {
+		tm := time.UnixMilli(m)
+		want := strconv.AppendFloat(nil, UnixSeconds(tm), 'f', -1, 64)
+		if got := AppendUnixSeconds(nil, tm); string(got) != string(want) {
+			t.Fatalf("%d ms: got %s, want %s", m, got, want)
+		}
+	}
+}
+
+// TestAppendStringMatchesEncodingJSON compares the hand-written string
+// encoder with encoding/json, byte for byte, for every single byte and for
+// runes that need care.
+func TestAppendStringMatchesEncodingJSON(t *testing.T) {
+	var inputs []string
+	for c := range 256 {
+		inputs = append(inputs, "a"+string([]byte{byte(c)})+"b")
+	}
+	inputs = append(inputs, "é", "\u2028", "\u2029", "🍔", "\xed\xa0\x80", "plain text")
+	for _, s := range inputs {
+		want, _ := json.Marshal(s)
+		if got := appendString(nil, s); string(got) != string(want) {
+			t.Fatalf("%q: got %s, want %s", s, got, want)
+		}
 	}
 }

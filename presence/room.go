@@ -3,7 +3,6 @@ package presence
 import (
 	"bytes"
 	"encoding/json"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -104,7 +103,7 @@ func (m *RoomMember) AppendJSON(b []byte) []byte {
 	b = append(b, `{"user_id":`...)
 	b = appendString(b, m.UserID)
 	b = append(b, `,"joined_at":`...)
-	b = strconv.AppendFloat(b, UnixSeconds(m.JoinedAt), 'f', -1, 64)
+	b = AppendUnixSeconds(b, m.JoinedAt)
 	b = append(b, `,"connections":[`...)
 	for i, c := range m.Connections {
 		if i > 0 {
