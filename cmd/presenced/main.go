@@ -52,10 +52,16 @@ func run(args []string) error {
 	fs.IntVar(&cfg.Rooms.MaxRoomMembers, "max-room-members", 100000, "most members one room may have")
 	fs.StringVar(&cfg.RedisURL, "redis-url", "", "keep state in Redis shared by several nodes: redis://[user:pass@]host:port[/db], redis+cluster://h1:p1,h2:p2,... (rediss for TLS)")
 	pprofAddr := fs.String("pprof-addr", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060); off when empty")
+	gcPercent := fs.Int("gc-percent", defaultGCPercent, "Go's GOGC for this process: the heap grows this many percent past live data before a collection (lower: less memory, more CPU)")
 	if err := applyEnv(fs); err != nil {
 		return err
 	}
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	explicitGC := os.Getenv("PRESENCED_GC_PERCENT") != ""
+	fs.Visit(func(f *flag.Flag) { explicitGC = explicitGC || f.Name == "gc-percent" })
+	if err := setGCPercent(*gcPercent, explicitGC); err != nil {
 		return err
 	}
 	logger, err := newLogger(*logLevel, *logFormat)

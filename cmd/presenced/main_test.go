@@ -2,6 +2,7 @@ package main
 
 import (
 	"flag"
+	"runtime/debug"
 	"testing"
 	"time"
 )
@@ -35,5 +36,29 @@ func TestBadEnvironmentValueIsNamed(t *testing.T) {
 func TestRefusesToStartWithoutKeyOrDev(t *testing.T) {
 	if err := run([]string{"--addr", "127.0.0.1:0"}); err == nil {
 		t.Fatal("started without --jwt-secret, --jwt-public-key or --dev")
+	}
+}
+
+func TestGCPercentBelowTenIsRefused(t *testing.T) {
+	if err := run([]string{"--dev", "--addr", "127.0.0.1:0", "--gc-percent", "5"}); err == nil {
+		t.Fatal("started with --gc-percent 5")
+	}
+}
+
+func TestGCPercentDefaultYieldsToGOGC(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	t.Setenv("GOGC", "80")
+	debug.SetGCPercent(80)
+	if err := setGCPercent(defaultGCPercent, false); err != nil {
+		t.Fatal(err)
+	}
+	if got := debug.SetGCPercent(80); got != 80 {
+		t.Fatalf("the default replaced GOGC=80 with %d", got)
+	}
+	if err := setGCPercent(30, true); err != nil {
+		t.Fatal(err)
+	}
+	if got := debug.SetGCPercent(80); got != 30 {
+		t.Fatalf("an explicit --gc-percent 30 left %d", got)
 	}
 }
