@@ -42,7 +42,7 @@ type Client struct {
 	// subs maps each watched topic to what this client was last sent of
 	// it; awaitingSnapshot means a snapshot is on its way and drops every
 	// update.
-	subs  map[*topic]sent
+	subs  smallMap[*topic, sent]
 	out   outbox
 	rooms clientRooms
 }
@@ -132,7 +132,7 @@ func (c *Client) enqueueLocked(frame []byte, key *topic) {
 // or newer, is waiting for a snapshot, or would learn nothing from it.
 func (c *Client) deliver(t *topic, rec *record, lvl presence.Level, frames *viewFrames) bool {
 	c.mu.Lock()
-	last, ok := c.subs[t]
+	last, ok := c.subs.Get(t)
 	if !ok || c.closed || last == awaitingSnapshot || rec.p.V <= last.v() {
 		c.mu.Unlock()
 		return false
@@ -141,11 +141,11 @@ func (c *Client) deliver(t *topic, rec *record, lvl presence.Level, frames *view
 	if frame == nil {
 		// c holds the hidden view and keeps it; its level is lvl now. The
 		// version stays the one it saw, below any it may see next.
-		c.subs[t] = sentAt(last.v(), lvl)
+		c.subs.Set(t, sentAt(last.v(), lvl))
 		c.mu.Unlock()
 		return false
 	}
-	c.subs[t] = sentAt(rec.p.V, lvl)
+	c.subs.Set(t, sentAt(rec.p.V, lvl))
 	c.enqueueLocked(frame, t)
 	return true
 }

@@ -79,7 +79,7 @@ func (h *Hub) fanout(t *topic, rec *record) {
 	s := h.topics.shard(t.name)
 	s.mu.RLock()
 	n := 0
-	for c := range t.subs {
+	for c := range t.subs.All() {
 		lvl := presence.LevelFull
 		if c.UserID != rec.p.UserID {
 			lvl = level(c.UserID)

@@ -185,7 +185,7 @@ func (h *Hub) applyPrivacy(userID string, rec *record) {
 		s := h.topics.shard(userID)
 		s.mu.RLock()
 		n := 0
-		for c := range t.subs {
+		for c := range t.subs.All() {
 			lvl := presence.LevelFull
 			if c.UserID != userID {
 				lvl = level(c.UserID)
@@ -211,8 +211,8 @@ func (h *Hub) applyPrivacy(userID string, rec *record) {
 // not lower than the one they have.
 func (h *Hub) reviewViews(c *Client) {
 	c.mu.Lock()
-	topics := make([]*topic, 0, len(c.subs))
-	for t, last := range c.subs {
+	topics := make([]*topic, 0, c.subs.Len())
+	for t, last := range c.subs.All() {
 		if last != awaitingSnapshot && t.name != c.UserID {
 			topics = append(topics, t)
 		}
@@ -238,7 +238,7 @@ func (h *Hub) reviewViews(c *Client) {
 // sent at the version c has — and remembers lvl either way.
 func (c *Client) review(t *topic, old, cur *record, lvl presence.Level, frames *viewFrames) bool {
 	c.mu.Lock()
-	last, ok := c.subs[t]
+	last, ok := c.subs.Get(t)
 	if !ok || c.closed || last == awaitingSnapshot || cur.p.V < last.v() {
 		c.mu.Unlock()
 		return false
@@ -252,7 +252,7 @@ func (c *Client) review(t *topic, old, cur *record, lvl presence.Level, frames *
 			held, now = presence.View(old.p, old.hiddenV, last.level()), presence.View(cur.p, cur.hiddenV, lvl)
 		}
 		if sameView(held, now) {
-			c.subs[t] = sentAt(last.v(), lvl)
+			c.subs.Set(t, sentAt(last.v(), lvl))
 			c.mu.Unlock()
 			return false
 		}
@@ -266,7 +266,7 @@ func (c *Client) review(t *topic, old, cur *record, lvl presence.Level, frames *
 	} else {
 		frame = frames.forLevel(lvl, last, cur)
 	}
-	c.subs[t] = sentAt(cur.p.V, lvl)
+	c.subs.Set(t, sentAt(cur.p.V, lvl))
 	c.enqueueLocked(frame, t)
 	return true
 }

@@ -162,11 +162,11 @@ func (h *Hub) Disconnect(c *Client) {
 	c.closed = true
 	was := c.session
 	c.session = false
-	topics := make([]*topic, 0, len(c.subs))
-	for t := range c.subs {
+	topics := make([]*topic, 0, c.subs.Len())
+	for t := range c.subs.All() {
 		topics = append(topics, t)
 	}
-	c.subs = nil
+	c.subs = smallMap[*topic, sent]{}
 	c.out.reset()
 	c.mu.Unlock()
 

@@ -24,7 +24,10 @@ func (h *Hub) Subscribe(ctx context.Context, c *Client, userIDs []string, reqID 
 			fresh++
 		}
 	}
-	total := len(c.subs) + fresh
+	total := c.subs.Len() + fresh
+	if total <= h.cfg.MaxSubscriptions {
+		c.subs.Grow(fresh)
+	}
 	c.mu.Unlock()
 	if total > h.cfg.MaxSubscriptions {
 		return presence.Errorf(presence.CodeLimitExceeded, "a connection may watch at most %d users; this would make %d", h.cfg.MaxSubscriptions, total)
@@ -72,7 +75,7 @@ func (h *Hub) Subscribe(ctx context.Context, c *Client, userIDs []string, reqID 
 	for i, t := range topics {
 		rec := t.latest.Load()
 		lvl := h.viewerLevel(c.UserID, t.name)
-		c.subs[t] = sentAt(rec.p.V, lvl)
+		c.subs.Set(t, sentAt(rec.p.V, lvl))
 		views[i] = viewAt(c.UserID, lvl, rec)
 	}
 	c.enqueueLocked(presencesFrame(protocol.TypeInitialPresence, reqID, views), nil)
@@ -88,7 +91,7 @@ func (t *topic) advanceOrInit(rec *record) {
 }
 
 func (c *Client) watchesLocked(t *topic) bool {
-	_, ok := c.subs[t]
+	_, ok := c.subs.Get(t)
 	return ok
 }
 
@@ -101,7 +104,7 @@ func (h *Hub) Unsubscribe(c *Client, userIDs []string) error {
 	c.mu.Lock()
 	for _, id := range userIDs {
 		if t := h.topics.get(id); t != nil && c.watchesLocked(t) {
-			delete(c.subs, t)
+			c.subs.Delete(t)
 			topics = append(topics, t)
 		}
 	}
@@ -115,7 +118,7 @@ func (h *Hub) Unsubscribe(c *Client, userIDs []string) error {
 func (h *Hub) unwatchAll(c *Client, topics []*topic) {
 	c.mu.Lock()
 	for _, t := range topics {
-		delete(c.subs, t)
+		c.subs.Delete(t)
 	}
 	c.mu.Unlock()
 	for _, t := range topics {

@@ -13,7 +13,7 @@ import (
 // store read and stale or repeated bus messages are dropped.
 type topic struct {
 	name   string // the user id
-	subs   map[*Client]struct{}
+	subs   smallMap[*Client, struct{}]
 	latest atomic.Pointer[record]
 }
 
@@ -68,7 +68,7 @@ func (h *Hub) watch(c *Client, name string) (*topic, error) {
 	defer s.mu.Unlock()
 	t := s.m[name]
 	if t == nil {
-		t = &topic{name: name, subs: make(map[*Client]struct{}, 1)}
+		t = &topic{name: name}
 		if err := h.cfg.Bus.Subscribe(busTopic(name), func(payload []byte) { h.receive(name, payload) }); err != nil {
 			return nil, err
 		}
@@ -82,12 +82,9 @@ func (h *Hub) watch(c *Client, name string) (*topic, error) {
 		h.dropIfUnwatchedLocked(s, t)
 		return nil, errClosed
 	}
-	if c.subs == nil {
-		c.subs = make(map[*topic]sent, 4)
-	}
-	c.subs[t] = awaitingSnapshot
+	c.subs.Set(t, awaitingSnapshot)
 	c.mu.Unlock()
-	t.subs[c] = struct{}{}
+	t.subs.Set(c, struct{}{})
 	return t, nil
 }
 
@@ -95,13 +92,13 @@ func (h *Hub) watch(c *Client, name string) (*topic, error) {
 func (h *Hub) unwatch(c *Client, t *topic) {
 	s := h.topics.shard(t.name)
 	s.mu.Lock()
-	delete(t.subs, c)
+	t.subs.Delete(c)
 	h.dropIfUnwatchedLocked(s, t)
 	s.mu.Unlock()
 }
 
 func (h *Hub) dropIfUnwatchedLocked(s *topicShard, t *topic) {
-	if len(t.subs) > 0 || s.m[t.name] != t {
+	if t.subs.Len() > 0 || s.m[t.name] != t {
 		return
 	}
 	delete(s.m, t.name)
