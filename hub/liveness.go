@@ -189,47 +189,72 @@ func (h *Hub) expire(ctx context.Context, c *Client, last time.Time) {
 // the rest of the node.
 const reapBatch = 1000
 
-// reapHold is how long the reaper waits after the store comes back from
-// an outage: long enough for every node to write back its live sessions
-// (see Reassert), whose stored expiries may have passed meanwhile, before
-// any of them is ended for it.
+// reapHold is how long the reaper waits after every part of the store
+// answers again: long enough for every node to write back its live
+// sessions (see Reassert), whose stored expiries may have passed while
+// they could not be refreshed, before any of them is ended for it.
 const reapHold = 2 * time.Second
+
+// settleWarnEvery spaces the warnings about users that could not be
+// settled. While part of the store is down, the users whose records live
+// there are claimed again at every lease end and fail again: one line with
+// a count, not one per user and tick.
+const settleWarnEvery = 10 * time.Second
 
 // reapState tracks store failures across ticks; touched by Tick only.
 type reapState struct {
+	// failing is set while claims fail for some part of the store. The
+	// reaper keeps settling what the rest gives; the first claim that
+	// succeeds everywhere ends it with a hold.
 	failing   bool
 	holdUntil time.Time
+	// held are the users claimed by that first claim, settled when the
+	// hold ends (their lease outlasts it).
+	held []string
+
+	unsettled int // users not settled since the last warning
+	lastErr   error
+	lastUser  string
+	warnedAt  time.Time
 }
 
 // reap settles every user whose stored deadline has come: sessions past
 // their grace or stored TTL end, statuses expire, idle timers fire.
+//
+// While some deadline shards cannot be claimed (a master of a cluster is
+// down), the users the others give are settled: one whose record is on
+// the missing part fails to settle and comes due again at its lease end,
+// and one whose record can be read was refreshed by its node meanwhile.
+// What waits for the missing part is the users whose records lie there,
+// whose stored expiries lapsed while their nodes could not refresh them:
+// when claims succeed everywhere again, this node writes its sessions back
+// and holds its reaper for reapHold, as every other node does on seeing
+// the same return (every master holds a deadline shard, so each node sees
+// the outage and the return of any master in its claims).
 func (h *Hub) reap(ctx context.Context, now time.Time) {
 	rs := &h.reaping
 	if now.Before(rs.holdUntil) {
 		return
 	}
-	if rs.failing {
-		// Nothing is due before 1970: this claims nothing, it only tells
-		// whether the store answers again.
-		if _, err := h.cfg.Store.ClaimDue(ctx, time.Unix(0, 0), 1); err != nil {
-			return
-		}
-		rs.failing = false
-		rs.holdUntil = now.Add(reapHold)
-		h.Reassert() // this node's sessions may have lapsed in the store meanwhile
-		h.log.Info("store reachable again; sessions written back, expiring resumes after a hold", "hold", reapHold)
-		return
+	defer h.warnUnsettled(now)
+	if rs.held != nil {
+		h.settle(ctx, rs.held)
+		rs.held = nil
 	}
 	for range 10 {
 		ids, err := h.cfg.Store.ClaimDue(ctx, now, reapBatch)
-		parallel(len(ids), func(i int) {
-			if _, err := h.update(ctx, ids[i], func(*presence.UserState) error { return nil }); err != nil {
-				h.log.Warn("settling due user failed", "user", ids[i], "err", err)
-			}
-		})
+		if err == nil && rs.failing {
+			rs.failing = false
+			rs.holdUntil = now.Add(reapHold)
+			rs.held = ids
+			h.Reassert() // this node's sessions may have lapsed in the store meanwhile
+			h.log.Info("every deadline shard answers again; sessions written back, expiring resumes after a hold", "hold", reapHold)
+			return
+		}
+		h.settle(ctx, ids)
 		if err != nil {
 			if !rs.failing {
-				h.log.Warn("claiming due deadlines failed; retrying every tick", "err", err)
+				h.log.Warn("claiming due deadlines failed; settling what the rest of the store gives, retrying every tick", "claimed", len(ids), "err", err)
 			}
 			rs.failing = true
 			return
@@ -238,4 +263,31 @@ func (h *Hub) reap(ctx context.Context, now time.Time) {
 			return
 		}
 	}
+}
+
+// settle applies what is due to each of ids, counting the failures for
+// warnUnsettled.
+func (h *Hub) settle(ctx context.Context, ids []string) {
+	var mu sync.Mutex
+	rs := &h.reaping
+	parallel(len(ids), func(i int) {
+		if _, err := h.update(ctx, ids[i], func(*presence.UserState) error { return nil }); err != nil {
+			mu.Lock()
+			rs.unsettled++
+			rs.lastErr, rs.lastUser = err, ids[i]
+			mu.Unlock()
+		}
+	})
+}
+
+// warnUnsettled logs the users not settled since the last warning, at
+// most once per settleWarnEvery.
+func (h *Hub) warnUnsettled(now time.Time) {
+	rs := &h.reaping
+	if rs.unsettled == 0 || (!rs.warnedAt.IsZero() && now.Sub(rs.warnedAt) < settleWarnEvery) {
+		return
+	}
+	h.log.Warn("settling due users failed; each comes due again at its lease end",
+		"users", rs.unsettled, "user", rs.lastUser, "err", rs.lastErr)
+	rs.unsettled, rs.lastErr, rs.lastUser, rs.warnedAt = 0, nil, "", now
 }
