@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -203,34 +204,59 @@ const settleWarnEvery = 10 * time.Second
 
 // reapState tracks store failures across ticks; touched by Tick only.
 type reapState struct {
-	// failing is set while claims fail for some part of the store. The
-	// reaper keeps settling what the rest gives; the first claim that
-	// succeeds everywhere ends it with a hold.
-	failing   bool
+	// failed holds the parts of the store the last claim could not reach
+	// (see failedParts); zero when it reached them all.
+	failed    uint64
 	holdUntil time.Time
-	// held are the users claimed by that first claim, settled when the
-	// hold ends (their lease outlasts it).
+	// readable are users claimed while part of the store failed whose
+	// records could then be read: settled at the next tick unless that
+	// tick sees a failed part answer again.
+	readable []string
+	// held are users claimed when a failed part answered again, settled
+	// when the hold ends (their lease outlasts it).
 	held []string
 
-	unsettled int // users not settled since the last warning
+	mu        sync.Mutex // guards the counts below, kept from parallel settles
+	unsettled int        // users not settled since the last warning
 	lastErr   error
 	lastUser  string
 	warnedAt  time.Time
 }
 
+// partFailure is a ClaimDue error that says which parts of the store
+// failed (redisstore: deadline shards, each in one slot of a cluster).
+type partFailure interface{ FailedParts() uint64 }
+
+// failedParts returns the parts of the store err says failed, as a bit
+// mask: all of them when err does not say, none without an error.
+func failedParts(err error) uint64 {
+	if err == nil {
+		return 0
+	}
+	var pf partFailure
+	if errors.As(err, &pf) && pf.FailedParts() != 0 {
+		return pf.FailedParts()
+	}
+	return ^uint64(0)
+}
+
 // reap settles every user whose stored deadline has come: sessions past
 // their grace or stored TTL end, statuses expire, idle timers fire.
 //
-// While some deadline shards cannot be claimed (a master of a cluster is
-// down), the users the others give are settled: one whose record is on
-// the missing part fails to settle and comes due again at its lease end,
-// and one whose record can be read was refreshed by its node meanwhile.
-// What waits for the missing part is the users whose records lie there,
-// whose stored expiries lapsed while their nodes could not refresh them:
-// when claims succeed everywhere again, this node writes its sessions back
-// and holds its reaper for reapHold, as every other node does on seeing
-// the same return (every master holds a deadline shard, so each node sees
-// the outage and the return of any master in its claims).
+// While part of the store cannot be reached (a master of a cluster is
+// down), the reaper settles the users the rest gives, but only those
+// whose records lie on a part that answers: the records of the part that
+// is down hold sessions whose stored expiries lapsed because their nodes
+// could not refresh them. It tells them apart by order: a user's record is
+// read once claimed, and the user is settled at the next tick only if that
+// tick's claim, sent after the read, still finds no failed part answering
+// again. A record on the missing part either fails to read (the user
+// comes due again at its lease end) or was read after the part came back,
+// which the next claim shows. When a failed part answers again, this node
+// writes its sessions back and holds its reaper for reapHold, as every
+// other node does on seeing the same return (a master holding a deadline
+// shard, which docs/redis.md says for which clusters every master does,
+// shows going and coming back in every node's claims).
 func (h *Hub) reap(ctx context.Context, now time.Time) {
 	rs := &h.reaping
 	if now.Before(rs.holdUntil) {
@@ -243,41 +269,70 @@ func (h *Hub) reap(ctx context.Context, now time.Time) {
 	}
 	for range 10 {
 		ids, err := h.cfg.Store.ClaimDue(ctx, now, reapBatch)
-		if err == nil && rs.failing {
-			rs.failing = false
+		failed := failedParts(err)
+		if rs.failed&^failed != 0 {
+			rs.failed = failed
 			rs.holdUntil = now.Add(reapHold)
-			rs.held = ids
+			rs.held = append(rs.readable, ids...)
+			rs.readable = nil
 			h.Reassert() // this node's sessions may have lapsed in the store meanwhile
-			h.log.Info("every deadline shard answers again; sessions written back, expiring resumes after a hold", "hold", reapHold)
+			h.log.Info("a failed part of the store answers again; sessions written back, expiring resumes after a hold", "hold", reapHold)
+			return
+		}
+		if failed != 0 {
+			if rs.failed == 0 {
+				h.log.Warn("claiming due deadlines failed; settling the users whose records can be read, retrying every tick", "claimed", len(ids), "err", err)
+			}
+			rs.failed = failed
+			h.settle(ctx, rs.readable)
+			rs.readable = h.readable(ctx, ids)
 			return
 		}
 		h.settle(ctx, ids)
-		if err != nil {
-			if !rs.failing {
-				h.log.Warn("claiming due deadlines failed; settling what the rest of the store gives, retrying every tick", "claimed", len(ids), "err", err)
-			}
-			rs.failing = true
-			return
-		}
 		if len(ids) < reapBatch {
 			return
 		}
 	}
 }
 
+// readable returns the users among ids whose records can be read now; the
+// others are counted as not settled, and come due again at their lease
+// end.
+func (h *Hub) readable(ctx context.Context, ids []string) []string {
+	ok := make([]bool, len(ids))
+	parallel(len(ids), func(i int) {
+		_, err := h.cfg.Store.Load(ctx, ids[i:i+1])
+		ok[i] = err == nil
+		if err != nil {
+			h.unsettled(ids[i], err)
+		}
+	})
+	var out []string
+	for i, id := range ids {
+		if ok[i] {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 // settle applies what is due to each of ids, counting the failures for
 // warnUnsettled.
 func (h *Hub) settle(ctx context.Context, ids []string) {
-	var mu sync.Mutex
-	rs := &h.reaping
 	parallel(len(ids), func(i int) {
 		if _, err := h.update(ctx, ids[i], func(*presence.UserState) error { return nil }); err != nil {
-			mu.Lock()
-			rs.unsettled++
-			rs.lastErr, rs.lastUser = err, ids[i]
-			mu.Unlock()
+			h.unsettled(ids[i], err)
 		}
 	})
+}
+
+// unsettled counts a user whose settle failed; safe from parallel calls.
+func (h *Hub) unsettled(id string, err error) {
+	rs := &h.reaping
+	rs.mu.Lock()
+	rs.unsettled++
+	rs.lastErr, rs.lastUser = err, id
+	rs.mu.Unlock()
 }
 
 // warnUnsettled logs the users not settled since the last warning, at

@@ -282,7 +282,8 @@ func (s *Store) takeClaim(userID string) bool {
 // shard in one pipeline. Each entry is handed to one caller: the claim
 // script moves it to the end of the lease, so if this node dies before
 // settling the user, another node claims it then. When some shards cannot
-// be reached it returns what the others gave together with the error.
+// be reached it returns what the others gave together with a
+// *ClaimError naming the shards.
 func (s *Store) ClaimDue(ctx context.Context, now time.Time, max int) ([]string, error) {
 	ctx, cancel := s.b.opContext(ctx)
 	defer cancel()
@@ -295,13 +296,14 @@ func (s *Store) ClaimDue(ctx context.Context, now time.Time, max int) ([]string,
 		return scriptCall{keys: []string{s.l.shardKey(shard)}, args: []string{nowMS, leaseEnd, strconv.Itoa(n)}}
 	}
 	var ids []string
-	var firstErr error
-	collect := func(r rueidis.RedisResult) {
+	var failed ClaimError
+	collect := func(shard int, r rueidis.RedisResult) {
 		due, err := r.AsStrSlice()
 		if err != nil {
-			if firstErr == nil {
-				firstErr = unavailable("claim deadlines", err)
+			if failed.Shards == 0 {
+				failed.err = unavailable("claim deadlines", err)
 			}
+			failed.Shards |= 1 << shard
 			return
 		}
 		ids = append(ids, due...)
@@ -312,16 +314,17 @@ func (s *Store) ClaimDue(ctx context.Context, now time.Time, max int) ([]string,
 		for i := range calls {
 			calls[i] = call(i, per)
 		}
-		for _, r := range claimScript.runMulti(ctx, s.client, calls) {
-			collect(r)
+		for i, r := range claimScript.runMulti(ctx, s.client, calls) {
+			collect(i, r)
 		}
 	} else {
 		// Fewer than one per shard: ask the shards in turn, starting from a
 		// rotating one, until max are claimed.
 		first := int(s.rotate.Add(1))
 		for i := 0; i < DeadlineShards && len(ids) < max; i++ {
-			c := call((first+i)%DeadlineShards, max-len(ids))
-			collect(claimScript.run(ctx, s.client, c.keys, c.args))
+			shard := (first + i) % DeadlineShards
+			c := call(shard, max-len(ids))
+			collect(shard, claimScript.run(ctx, s.client, c.keys, c.args))
 		}
 	}
 	if len(ids) > 0 {
@@ -331,5 +334,23 @@ func (s *Store) ClaimDue(ctx context.Context, now time.Time, max int) ([]string,
 		}
 		s.claimMu.Unlock()
 	}
-	return ids, firstErr
+	if failed.Shards != 0 {
+		return ids, &failed
+	}
+	return ids, nil
 }
+
+// ClaimError is ClaimDue's error when some deadline shards could not be
+// claimed. The hub's reaper tells by it that a shard that failed answers
+// again (its master came back) while others still fail.
+type ClaimError struct {
+	// Shards has bit i set when shard i failed.
+	Shards uint64
+	err    error
+}
+
+func (e *ClaimError) Error() string { return e.err.Error() }
+func (e *ClaimError) Unwrap() error { return e.err }
+
+// FailedParts returns Shards.
+func (e *ClaimError) FailedParts() uint64 { return e.Shards }

@@ -187,3 +187,19 @@ func firstLines(s string, n int) string {
 	}
 	return strings.Join(lines, " ")
 }
+
+// RequireFullCoverage sets cluster-require-full-coverage on every node.
+// Off, the masters that are up keep serving their slots while another is
+// down or frozen, as a cluster does whose lost master has no replica.
+func (c *Cluster) RequireFullCoverage(on bool) error {
+	v := "no"
+	if on {
+		v = "yes"
+	}
+	for _, s := range c.Nodes {
+		if _, err := Do(s.Addr(), "CONFIG", "SET", "cluster-require-full-coverage", v); err != nil {
+			return fmt.Errorf("%s: %v", s.Addr(), err)
+		}
+	}
+	return nil
+}

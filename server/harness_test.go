@@ -108,13 +108,19 @@ func (h *harness) next(c *client.Conn) client.Message {
 // update waits for c's next message, which must be a presence_update.
 func (h *harness) update(c *client.Conn) presence.Presence {
 	h.t.Helper()
-	m := h.next(c)
+	return presenceUpdate(h.t, h.next(c))
+}
+
+// presenceUpdate returns the presence m carries, which must be a
+// presence_update.
+func presenceUpdate(t *testing.T, m client.Message) presence.Presence {
+	t.Helper()
 	if m.Type != protocol.TypePresenceUpdate {
-		h.t.Fatalf("got %s, want presence_update", m.Raw)
+		t.Fatalf("got %s, want presence_update", m.Raw)
 	}
 	p, err := m.PresenceValue()
 	if err != nil {
-		h.t.Fatal(err)
+		t.Fatal(err)
 	}
 	return p
 }

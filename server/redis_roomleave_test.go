@@ -21,14 +21,7 @@ import (
 // times out. When the master answers again, a reaper performs the leave
 // the record owes, and the other member sees it once.
 func TestRedisRoomLeaveSurvivesItsMasterFreezing(t *testing.T) {
-	cl := redistest.StartCluster(t, 3, 0)
-	// Without full coverage, the other masters keep serving while one is
-	// frozen, as with a master lost for longer than a failover takes.
-	for _, s := range cl.Nodes {
-		if _, err := redistest.Do(s.Addr(), "CONFIG", "SET", "cluster-require-full-coverage", "no"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	cl := partialCoverageCluster(t)
 	room, frozen, users := placeAway(t, cl, "alice", "bob")
 	alice, bob := users[0], users[1]
 
@@ -139,17 +132,40 @@ func placeAway(t *testing.T, cl *redistest.Cluster, names ...string) (room strin
 	}
 	frozen := owner[redisstore.Slot("pd:{r:"+room+"}")]
 	for _, n := range names {
-		for i := 0; ; i++ {
-			u := n + strconv.Itoa(i)
-			if owner[redisstore.Slot("pd:{u:"+u+"}")] != frozen &&
-				owner[spreadSlot("d:", int(fnv32a(u)%redisstore.DeadlineShards))] != frozen &&
-				owner[partition("u:"+u)] != frozen {
-				users = append(users, u)
-				break
-			}
-		}
+		users = append(users, pickUser(t, owner, n, func(record, shard, channel int) bool {
+			return record != frozen && shard != frozen && channel != frozen
+		}))
 	}
 	return room, master, users
+}
+
+// partialCoverageCluster starts a cluster of three masters without
+// replicas whose nodes do not require full coverage: the other masters
+// keep serving while one is frozen, as with a master lost for longer than
+// a failover takes.
+func partialCoverageCluster(t *testing.T) *redistest.Cluster {
+	t.Helper()
+	cl := redistest.StartCluster(t, 3, 0)
+	if err := cl.RequireFullCoverage(false); err != nil {
+		t.Fatal(err)
+	}
+	return cl
+}
+
+// pickUser returns the first user id name<i> whose record, deadline shard
+// and channel lie on masters (indexes in owner, see slotOwners) that fit.
+func pickUser(t *testing.T, owner []int, name string, fits func(record, shard, channel int) bool) string {
+	t.Helper()
+	for i := range 10000 {
+		u := name + strconv.Itoa(i)
+		if fits(owner[redisstore.Slot("pd:{u:"+u+"}")],
+			owner[spreadSlot("d:", int(fnv32a(u)%redisstore.DeadlineShards))],
+			owner[spreadSlot("c:", int(fnv32a("u:"+u)%redisstore.ChannelPartitions))]) {
+			return u
+		}
+	}
+	t.Fatalf("no user id %s<n> fits", name)
+	return ""
 }
 
 // slotOwners maps each slot to the index in cl.Nodes of its master.
