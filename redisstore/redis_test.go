@@ -270,7 +270,16 @@ func TestOutage(t *testing.T) {
 	setDeadline(t, b.Store, "max", storetest.T0)
 
 	srv.Kill()
-	waitFor(t, "Ready to fail", 5*time.Second, func() bool { return b.Ready() != nil })
+	// The probe, not only the pub/sub partition, must have seen the outage
+	// before Redis returns: wait for its report.
+	waitFor(t, "the probe to report the outage", 5*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(events) > 0
+	})
+	if b.Ready() == nil {
+		t.Fatal("Ready during the outage")
+	}
 	began := time.Now()
 	_, err := b.Store.Update(context.Background(), "max", func(*presence.UserState) error { return nil })
 	if !errors.Is(err, errUnavailable) || time.Since(began) > 2*time.Second {
