@@ -6,7 +6,9 @@ import (
 	"errors"
 	"math"
 	"math/bits"
+	"strings"
 	"time"
+	"unsafe"
 )
 
 // A user's state is stored in a compact binary form by the durable stores:
@@ -111,7 +113,8 @@ func (s *UserState) UnmarshalBinary(data []byte) error {
 	if len(data) > 0 && data[0] == '{' {
 		return s.unmarshalJSON(data)
 	}
-	return decodeBinary(s, data)
+	// A view of data, not a copy: every string taken from it is cloned.
+	return decodeBinary(s, unsafe.String(unsafe.SliceData(data), len(data)), true)
 }
 
 // UnmarshalString is UnmarshalBinary for a record held as a string: the
@@ -122,7 +125,7 @@ func (s *UserState) UnmarshalString(data string) error {
 	if len(data) > 0 && data[0] == '{' {
 		return s.unmarshalJSON([]byte(data))
 	}
-	return decodeBinary(s, data)
+	return decodeBinary(s, data, false)
 }
 
 func (s *UserState) unmarshalJSON(data []byte) error {
@@ -134,10 +137,10 @@ func (s *UserState) unmarshalJSON(data []byte) error {
 	return nil
 }
 
-func decodeBinary[T string | []byte](s *UserState, data T) error {
+func decodeBinary(s *UserState, data string, clone bool) error {
 	sessions, leaves := s.Sessions[:0], s.Leaves[:0]
 	*s = UserState{UserID: s.UserID, Version: s.Version, HiddenV: s.HiddenV}
-	d := decoder[T]{b: data}
+	d := decoder{b: data, clone: clone}
 	format := d.byte()
 	if format != binaryV1 && format != binaryV2 {
 		return errors.New("unknown state record format")
@@ -194,20 +197,21 @@ func binTime(b []byte, t time.Time) []byte {
 	return binary.AppendVarint(b, t.UnixNano())
 }
 
-// decoder reads formats 1 and 2 from a string or a byte slice (the same
-// code, so the two cannot drift); the first error sticks and zero values
-// follow.
-type decoder[T string | []byte] struct {
-	b   T
-	err error
+// decoder reads formats 1 and 2; the first error sticks and zero values
+// follow. With clone, the strings it returns are copies; without, they
+// share b's memory.
+type decoder struct {
+	b     string
+	clone bool
+	err   error
 }
 
-func (d *decoder[T]) fail() {
+func (d *decoder) fail() {
 	d.err = errCorrupt
 	d.b = d.b[:0]
 }
 
-func (d *decoder[T]) byte() byte {
+func (d *decoder) byte() byte {
 	if len(d.b) == 0 {
 		d.fail()
 		return 0
@@ -220,12 +224,17 @@ func (d *decoder[T]) byte() byte {
 // uvarint reads what encoding/binary's Uvarint reads, refusing the same
 // values that overflow 64 bits. Most values are one byte; times are nine,
 // read eight at a time.
-func (d *decoder[T]) uvarint() uint64 {
-	b := d.b
-	if len(b) > 0 && b[0] < 0x80 {
-		d.b = b[1:]
-		return uint64(b[0])
+func (d *decoder) uvarint() uint64 {
+	if len(d.b) > 0 && d.b[0] < 0x80 {
+		c := d.b[0]
+		d.b = d.b[1:]
+		return uint64(c)
 	}
+	return d.longUvarint()
+}
+
+func (d *decoder) longUvarint() uint64 {
+	b := d.b
 	if len(b) >= 9 {
 		w := uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
 			uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
@@ -264,7 +273,7 @@ func gather7(w uint64) uint64 {
 }
 
 // count reads a length that must fit in what is left of the record.
-func (d *decoder[T]) count() int {
+func (d *decoder) count() int {
 	n := d.uvarint()
 	if n > uint64(len(d.b)) {
 		d.fail()
@@ -273,17 +282,23 @@ func (d *decoder[T]) count() int {
 	return int(n)
 }
 
-// string copies from a byte slice and shares a string's memory.
-func (d *decoder[T]) string() string {
-	n := d.count()
-	s := string(d.b[:n])
-	d.b = d.b[n:]
+func (d *decoder) string() string {
+	var s string
+	if len(d.b) > 0 && d.b[0] < 0x80 && int(d.b[0]) < len(d.b) { // short: no call
+		s, d.b = d.b[1:1+d.b[0]], d.b[1+d.b[0]:]
+	} else {
+		n := d.count()
+		s, d.b = d.b[:n], d.b[n:]
+	}
+	if d.clone {
+		return strings.Clone(s)
+	}
 	return s
 }
 
 // readList reads a counted list, each element with read (which sets every
 // field), into buf's storage when it has room; nil when empty.
-func readList[E any, T string | []byte](d *decoder[T], buf []E, read func(*E)) []E {
+func readList[E any](d *decoder, buf []E, read func(*E)) []E {
 	n := d.count()
 	if n == 0 {
 		return nil
@@ -300,10 +315,14 @@ func readList[E any, T string | []byte](d *decoder[T], buf []E, read func(*E)) [
 	return out
 }
 
-func (d *decoder[T]) bool() bool { return d.byte() == 1 }
+func (d *decoder) bool() bool { return d.byte() == 1 }
 
-func (d *decoder[T]) time() time.Time {
-	u := d.uvarint()
+func (d *decoder) time() time.Time {
+	if len(d.b) > 0 && d.b[0] == 0 { // the zero time
+		d.b = d.b[1:]
+		return time.Time{}
+	}
+	u := d.longUvarint()
 	if d.err != nil {
 		return time.Time{}
 	}

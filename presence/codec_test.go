@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -104,6 +106,18 @@ func TestCodecKeepsItsBytes(t *testing.T) {
 	}
 }
 
+// TestCodecLongFields round-trips lengths and counts of more than one byte.
+func TestCodecLongFields(t *testing.T) {
+	st := UserState{CustomStatus: strings.Repeat("é", 150), CustomEmoji: strings.Repeat("x", 127), Activity: Activity(strings.Repeat("y", 128))}
+	for i := range 200 {
+		st.Sessions = append(st.Sessions, Session{ID: strconv.Itoa(i), Rooms: []string{strings.Repeat("r", i)}})
+	}
+	var got UserState
+	if err := decodeBoth(t, encode(t, &st), &got); err != nil || !reflect.DeepEqual(got, st) {
+		t.Fatalf("round trip = %+v, %v", got, err)
+	}
+}
+
 func TestCodecZeroAndJSON(t *testing.T) {
 	var zero, got UserState
 	if err := decodeBoth(t, encode(t, &zero), &got); err != nil || !reflect.DeepEqual(got, zero) {
@@ -190,6 +204,16 @@ func BenchmarkDecode(b *testing.B) {
 			}
 		}
 	})
+	b.Run("reused", func(b *testing.B) {
+		s := string(data)
+		var got UserState
+		b.ReportAllocs()
+		for range b.N {
+			if err := got.UnmarshalString(s); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("string", func(b *testing.B) {
 		s := string(data)
 		b.ReportAllocs()
@@ -227,7 +251,7 @@ func TestUvarintMatchesEncodingBinary(t *testing.T) {
 		want, n := binary.Uvarint(in)
 		for _, suffix := range [][]byte{nil, {0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80}} {
 			data := slices.Concat(in, suffix)
-			d := decoder[[]byte]{b: data}
+			d := decoder{b: string(data)}
 			got := d.uvarint()
 			if n <= 0 {
 				if d.err == nil && len(suffix) == 0 {
