@@ -410,6 +410,7 @@ func (s *Store) Load(_ context.Context, userIDs []string) (map[string]presence.U
 	if err != nil {
 		return nil, err
 	}
+	defer putRecords(recs)
 	for i, id := range userIDs {
 		if recs[i] == "" {
 			continue
@@ -435,6 +436,7 @@ func (s *Store) ReadStates(_ context.Context, userIDs []string, fn func(userID s
 	if err != nil {
 		return err
 	}
+	defer putRecords(recs)
 	var st presence.UserState
 	var sessions []presence.Session // kept across the users without any
 	for i, id := range userIDs {
@@ -454,11 +456,25 @@ func (s *Store) ReadStates(_ context.Context, userIDs []string, fn func(userID s
 	return nil
 }
 
+// recordLists recycles the lists records returns: a bulk read's is 16 KB.
+var recordLists = sync.Pool{New: func() any { return new([]string) }}
+
+// putRecords hands a list back, emptied so that it keeps no record alive.
+func putRecords(recs []string) {
+	clear(recs)
+	recordLists.Put(&recs)
+}
+
 // records returns the cached records of userIDs ("" for unknown users),
-// reading those not cached yet from the file in one transaction.
+// reading those not cached yet from the file in one transaction. The list
+// comes from recordLists; the caller puts it back.
 func (s *Store) records(userIDs []string) ([]string, error) {
 	// One cache lookup per id: the records found are kept for the caller.
-	recs := make([]string, len(userIDs))
+	recs := *recordLists.Get().(*[]string)
+	if cap(recs) < len(userIDs) {
+		recs = make([]string, len(userIDs))
+	}
+	recs = recs[:len(userIDs)]
 	var missing []int
 	for i, id := range userIDs {
 		if recs[i] = s.cache.get(id); recs[i] == "" {
