@@ -426,32 +426,25 @@ func (s *Store) Load(_ context.Context, userIDs []string) (map[string]presence.U
 
 // ReadStates calls fn with each user's state, or nil for an unknown user.
 // Records come from memory; those not read since the store opened are
-// read from the file in one transaction first. Each is decoded into one
-// state reused for the whole call, whose strings share the cache's memory
-// and whose sessions share one list (fn keeps nothing of it:
-// hub.StateReader), so a read allocates little more than its list of
-// records.
+// read from the file in one transaction first. The states are shared with
+// later reads (see stateCache.decode): fn neither keeps nor modifies them
+// (hub.StateReader).
 func (s *Store) ReadStates(_ context.Context, userIDs []string, fn func(userID string, st *presence.UserState)) error {
 	recs, err := s.records(userIDs)
 	if err != nil {
 		return err
 	}
 	defer putRecords(recs)
-	var st presence.UserState
-	var sessions []presence.Session // kept across the users without any
 	for i, id := range userIDs {
 		if recs[i] == "" {
 			fn(id, nil)
 			continue
 		}
-		st.Sessions = sessions
-		if err := decodeCached(id, recs[i], &st); err != nil {
+		st, err := s.cache.decode(id, recs[i])
+		if err != nil {
 			return fmt.Errorf("reading user %q from %s: %w", id, s.path, err)
 		}
-		if cap(st.Sessions) > cap(sessions) {
-			sessions = st.Sessions
-		}
-		fn(id, &st)
+		fn(id, st)
 	}
 	return nil
 }

@@ -106,9 +106,7 @@ func (s *UserState) AppendBinary(b []byte) ([]byte, error) {
 // UnmarshalBinary replaces the state with the one data encodes (binary, or
 // JSON when it starts with '{'). UserID, Version and HiddenV keep their
 // values unless a JSON record carries them. On error the state is
-// undefined. The state shares no memory with data; like encoding/json, it
-// decodes lists into the storage of the state's own when they have room,
-// so a state decoded into must not share its lists with another.
+// undefined. The state shares no memory with data.
 func (s *UserState) UnmarshalBinary(data []byte) error {
 	if len(data) > 0 && data[0] == '{' {
 		return s.unmarshalJSON(data)
@@ -138,18 +136,17 @@ func (s *UserState) unmarshalJSON(data []byte) error {
 }
 
 func decodeBinary(s *UserState, data string, clone bool) error {
-	sessions, leaves := s.Sessions[:0], s.Leaves[:0]
 	*s = UserState{UserID: s.UserID, Version: s.Version, HiddenV: s.HiddenV}
 	d := decoder{b: data, clone: clone}
 	format := d.byte()
 	if format != binaryV1 && format != binaryV2 {
 		return errors.New("unknown state record format")
 	}
-	s.Sessions = readList(&d, sessions, func(ss *Session) {
+	s.Sessions = readList(&d, func(ss *Session) {
 		ss.ID, ss.Device, ss.Node = d.string(), d.string(), d.string()
 		ss.Idle = d.bool()
 		ss.ActiveAt, ss.ReportedAt, ss.LastSeen, ss.ExpiresAt, ss.GraceUntil = d.time(), d.time(), d.time(), d.time(), d.time()
-		ss.Rooms = readList(&d, ss.Rooms[:0], func(r *string) { *r = d.string() })
+		ss.Rooms = readList(&d, func(r *string) { *r = d.string() })
 	})
 	s.Manual = Status(d.string())
 	s.ManualExpiresAt = d.time()
@@ -159,7 +156,7 @@ func decodeBinary(s *UserState, data string, clone bool) error {
 	s.CustomStatus, s.CustomEmoji = d.string(), d.string()
 	s.CustomExpiresAt, s.LastSeen, s.Deadline = d.time(), d.time(), d.time()
 	if format == binaryV2 {
-		s.Leaves = readList(&d, leaves, func(l *RoomLeave) {
+		s.Leaves = readList(&d, func(l *RoomLeave) {
 			l.Room, l.SessionID, l.Since = d.string(), d.string(), d.time()
 		})
 		s.LeavesDue = d.time()
@@ -296,19 +293,13 @@ func (d *decoder) string() string {
 	return s
 }
 
-// readList reads a counted list, each element with read (which sets every
-// field), into buf's storage when it has room; nil when empty.
-func readList[E any](d *decoder, buf []E, read func(*E)) []E {
+// readList reads a counted list, each element with read; nil when empty.
+func readList[E any](d *decoder, read func(*E)) []E {
 	n := d.count()
 	if n == 0 {
 		return nil
 	}
-	var out []E
-	if cap(buf) >= n {
-		out = buf[:n]
-	} else {
-		out = make([]E, n)
-	}
+	out := make([]E, n)
 	for i := range out {
 		read(&out[i])
 	}

@@ -204,16 +204,6 @@ func BenchmarkDecode(b *testing.B) {
 			}
 		}
 	})
-	b.Run("reused", func(b *testing.B) {
-		s := string(data)
-		var got UserState
-		b.ReportAllocs()
-		for range b.N {
-			if err := got.UnmarshalString(s); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
 	b.Run("string", func(b *testing.B) {
 		s := string(data)
 		b.ReportAllocs()
