@@ -406,11 +406,10 @@ func (s *Store) record(id string) (string, error) {
 // memory with the cache.
 func (s *Store) Load(_ context.Context, userIDs []string) (map[string]presence.UserState, error) {
 	out := make(map[string]presence.UserState, len(userIDs))
-	recs, err := s.records(userIDs)
+	recs, err := s.records(userIDs, nil)
 	if err != nil {
 		return nil, err
 	}
-	defer putRecords(recs)
 	for i, id := range userIDs {
 		if recs[i] == "" {
 			continue
@@ -427,52 +426,68 @@ func (s *Store) Load(_ context.Context, userIDs []string) (map[string]presence.U
 // ReadStates calls fn with each user's state, or nil for an unknown user.
 // Records come from memory; those not read since the store opened are
 // read from the file in one transaction first. The states are shared with
-// later reads (see stateCache.decode): fn neither keeps nor modifies them
+// later reads (see stateCache): fn neither keeps nor modifies them
 // (hub.StateReader).
 func (s *Store) ReadStates(_ context.Context, userIDs []string, fn func(userID string, st *presence.UserState)) error {
-	recs, err := s.records(userIDs)
-	if err != nil {
-		return err
+	list := stateLists.Get().(*[]*presence.UserState)
+	defer func() {
+		clear(*list)
+		stateLists.Put(list)
+	}()
+	if cap(*list) < len(userIDs) {
+		*list = make([]*presence.UserState, len(userIDs))
 	}
-	defer putRecords(recs)
+	states := (*list)[:len(userIDs)]
+	var missing []int
 	for i, id := range userIDs {
-		if recs[i] == "" {
-			fn(id, nil)
-			continue
+		st, rec := s.cache.read(id)
+		if st == nil && rec != "" {
+			var err error
+			if st, err = s.cache.decode(id, rec); err != nil {
+				return fmt.Errorf("reading user %q from %s: %w", id, s.path, err)
+			}
 		}
-		st, err := s.cache.decode(id, recs[i])
+		if states[i] = st; st == nil {
+			missing = append(missing, i)
+		}
+	}
+	if len(missing) > 0 {
+		recs, err := s.records(userIDs, missing)
 		if err != nil {
-			return fmt.Errorf("reading user %q from %s: %w", id, s.path, err)
+			return err
 		}
-		fn(id, st)
+		for _, i := range missing {
+			if recs[i] == "" {
+				continue
+			}
+			if states[i], err = s.cache.decode(userIDs[i], recs[i]); err != nil {
+				return fmt.Errorf("reading user %q from %s: %w", userIDs[i], s.path, err)
+			}
+		}
+	}
+	for i, id := range userIDs {
+		fn(id, states[i])
 	}
 	return nil
 }
 
-// recordLists recycles the lists records returns: a bulk read's is 16 KB.
-var recordLists = sync.Pool{New: func() any { return new([]string) }}
+// stateLists recycles ReadStates' lists: a bulk read's is 8 KB.
+var stateLists = sync.Pool{New: func() any { return new([]*presence.UserState) }}
 
-// putRecords hands a list back, emptied so that it keeps no record alive.
-func putRecords(recs []string) {
-	clear(recs)
-	recordLists.Put(&recs)
-}
-
-// records returns the cached records of userIDs ("" for unknown users),
-// reading those not cached yet from the file in one transaction. The list
-// comes from recordLists; the caller puts it back.
-func (s *Store) records(userIDs []string) ([]string, error) {
-	// One cache lookup per id: the records found are kept for the caller.
-	recs := *recordLists.Get().(*[]string)
-	if cap(recs) < len(userIDs) {
-		recs = make([]string, len(userIDs))
-	}
-	recs = recs[:len(userIDs)]
+// records returns the records of userIDs ("" for unknown users), from the
+// cache or, for those not cached yet, from the file in one transaction.
+// With only, it reads only userIDs[i] for each i in it.
+func (s *Store) records(userIDs []string, only []int) ([]string, error) {
+	recs := make([]string, len(userIDs))
 	var missing []int
-	for i, id := range userIDs {
-		if recs[i] = s.cache.get(id); recs[i] == "" {
-			missing = append(missing, i)
+	if only == nil {
+		for i, id := range userIDs {
+			if recs[i] = s.cache.get(id); recs[i] == "" {
+				missing = append(missing, i)
+			}
 		}
+	} else {
+		missing = only
 	}
 	if len(missing) == 0 {
 		return recs, nil

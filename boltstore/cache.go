@@ -86,21 +86,29 @@ func (c *stateCache) fill(id, rec string) string {
 	return rec
 }
 
-// decode returns the state rec (the user's cached record) holds, decoding
-// it unless a bulk read did already. The state is shared: callers must
-// not modify it.
-func (c *stateCache) decode(id, rec string) (*presence.UserState, error) {
+// read returns the user's state if a bulk read decoded the current record,
+// else the record ("" when not cached). One lookup serves both: a bulk read
+// makes a thousand.
+func (c *stateCache) read(id string) (*presence.UserState, string) {
 	sh := c.shard(id)
 	sh.mu.RLock()
+	rec := sh.m[id]
 	d := sh.decoded[id]
 	sh.mu.RUnlock()
 	if d != nil && d.rec == rec {
-		return &d.st, nil
+		return &d.st, ""
 	}
-	d = &decodedState{rec: rec}
+	return nil, rec
+}
+
+// decode decodes rec, the user's cached record, and keeps the state for
+// later bulk reads. The state is shared: callers must not modify it.
+func (c *stateCache) decode(id, rec string) (*presence.UserState, error) {
+	d := &decodedState{rec: rec}
 	if err := decodeCached(id, rec, &d.st); err != nil {
 		return nil, err
 	}
+	sh := c.shard(id)
 	sh.mu.Lock()
 	if len(sh.decoded) >= decodedPerShard {
 		for other := range sh.decoded { // any one: map order is random
