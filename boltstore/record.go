@@ -11,8 +11,8 @@ import (
 // A user record in the file, and in the read cache, is one header byte
 // (recordBinary), the version and the hidden version (uvarints), then the
 // state in presence's binary form (presence/codec.go; the user id is the
-// key). It is about a tenth of the JSON record files of format 1 held, and
-// a fifth of the decoded state the cache used to keep.
+// key): 84 bytes for a user online on one device, where format 1 held 263
+// bytes of JSON and the cache a decoded state of about 460.
 //
 // Files of format 1 hold JSON records (UserState's JSON form, starting with
 // '{'). They are read as they are and rewritten in the binary layout when
