@@ -19,7 +19,6 @@ package boltstore
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -51,8 +50,13 @@ var (
 
 var errClosed = errors.New("boltstore: closed")
 
-// format is the layout version written in the meta bucket.
-const format = "1"
+// format is the layout version written in the meta bucket: 2 since user
+// records are binary (record.go). Files of format 1 (JSON records) are
+// opened, read and marked format 2.
+const (
+	format     = "2"
+	formatJSON = "1"
+)
 
 // Options configures a Store. Zero values mean the documented defaults.
 type Options struct {
@@ -78,12 +82,13 @@ type Store struct {
 	// cache serves every read (see stateCache).
 	cache *stateCache
 
-	// dirty holds records changed in memory and not yet committed. seq
-	// numbers each change; flushed is the last one on disk. cond is
-	// signalled after every commit.
+	// dirty holds records changed in memory and not yet committed, in
+	// their binary layout (the cache's strings). seq numbers each change;
+	// flushed is the last one on disk. cond is signalled after every
+	// commit.
 	mu      sync.Mutex
 	cond    *sync.Cond
-	dirty   map[string]*presence.UserState
+	dirty   map[string]string
 	seq     uint64
 	flushed uint64
 	err     error // the last commit's error, for its waiters
@@ -125,7 +130,7 @@ func Open(path string, opts Options) (s *Store, err error) {
 	}
 	s = &Store{
 		db: db, path: path, log: opts.Logger, seed: maphash.MakeSeed(),
-		cache: newStateCache(), dirty: make(map[string]*presence.UserState), dl: deadline.New[string](),
+		cache: newStateCache(), dirty: make(map[string]string), dl: deadline.New[string](),
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	s.cond = sync.NewCond(&s.mu)
@@ -149,7 +154,7 @@ func (s *Store) recover(now time.Time) error {
 			return fmt.Errorf("data file %s: %w", s.path, err)
 		}
 		switch f := meta.Get(keyFormat); {
-		case f == nil && tx.Bucket(bucketUsers) == nil:
+		case f == nil && tx.Bucket(bucketUsers) == nil, string(f) == formatJSON:
 			if err := meta.Put(keyFormat, []byte(format)); err != nil {
 				return err
 			}
@@ -170,7 +175,7 @@ func (s *Store) recover(now time.Time) error {
 		var fixes []fix
 		err = users.ForEach(func(k, v []byte) error {
 			var st presence.UserState
-			if err := json.Unmarshal(v, &st); err != nil {
+			if err := decodeRecord(string(k), v, &st); err != nil {
 				return fmt.Errorf("data file %s: the record of user %q is unreadable: %w", s.path, k, err)
 			}
 			if len(st.Sessions) > 0 || (!st.Deadline.IsZero() && !st.Deadline.After(now)) {
@@ -190,7 +195,7 @@ func (s *Store) recover(now time.Time) error {
 			return err
 		}
 		for _, f := range fixes {
-			if err := putJSON(users, f.id, &f.st); err != nil {
+			if err := users.Put([]byte(f.id), appendRecord(nil, &f.st)); err != nil {
 				return err
 			}
 		}
@@ -199,14 +204,6 @@ func (s *Store) recover(now time.Time) error {
 		}
 		return nil
 	})
-}
-
-func putJSON(b *bolt.Bucket, id string, v any) error {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return b.Put([]byte(id), data)
 }
 
 // Close writes what is pending and closes the file.
@@ -251,15 +248,15 @@ func (s *Store) Update(_ context.Context, userID string, fn func(st *presence.Us
 		lk.Unlock()
 		return presence.UserState{}, err
 	}
-	kept := memstore.Clone(&st)
+	rec := encodeRecord(&st)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		lk.Unlock()
 		return presence.UserState{}, errClosed
 	}
-	s.cache.put(userID, &kept)
-	s.dirty[userID] = &kept
+	s.cache.put(userID, rec)
+	s.dirty[userID] = rec
 	s.seq++
 	mine := s.seq
 	s.mu.Unlock()
@@ -336,15 +333,15 @@ func (s *Store) commit() {
 		s.mu.Unlock()
 		return
 	}
-	batch := make(map[string]*presence.UserState, len(s.dirty))
-	for id, st := range s.dirty {
-		batch[id] = st
+	batch := make(map[string]string, len(s.dirty))
+	for id, rec := range s.dirty {
+		batch[id] = rec
 	}
 	s.mu.Unlock()
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketUsers)
-		for id, st := range batch {
-			if err := putJSON(b, id, st); err != nil {
+		for id, rec := range batch {
+			if err := b.Put([]byte(id), []byte(rec)); err != nil {
 				return err
 			}
 		}
@@ -352,8 +349,9 @@ func (s *Store) commit() {
 	})
 	s.mu.Lock()
 	if err == nil {
-		for id, st := range batch {
-			if s.dirty[id] == st {
+		for id, rec := range batch {
+			// A later write of the same bytes is on disk too.
+			if s.dirty[id] == rec {
 				delete(s.dirty, id)
 			}
 		}
@@ -367,79 +365,153 @@ func (s *Store) commit() {
 	s.mu.Unlock()
 }
 
-// get returns the latest state of a user: pending in memory or on disk.
+// get returns the latest state of a user: pending in memory or on disk. The
+// state shares no memory with the cache: the hub keeps parts of it.
 func (s *Store) get(id string) (presence.UserState, error) {
-	if st := s.cache.get(id); st != nil {
-		return *st, nil
-	}
 	var st presence.UserState
-	found := false
+	rec, err := s.record(id)
+	if err == nil && rec != "" {
+		err = decodeRecord(id, []byte(rec), &st)
+	}
+	if err != nil {
+		return presence.UserState{}, fmt.Errorf("reading user %q from %s: %w", id, s.path, err)
+	}
+	st.UserID = id
+	return st, nil
+}
+
+// record returns a user's cached record, reading it from the file first if
+// needed; "" for an unknown user.
+func (s *Store) record(id string) (string, error) {
+	if rec := s.cache.get(id); rec != "" {
+		return rec, nil
+	}
+	var rec string
 	err := s.db.View(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketUsers).Get([]byte(id))
 		if v == nil {
 			return nil
 		}
-		found = true
-		return json.Unmarshal(v, &st)
+		var err error
+		rec, err = cacheForm(id, v)
+		return err
 	})
-	if err != nil {
-		return st, fmt.Errorf("reading user %q from %s: %w", id, s.path, err)
+	if err != nil || rec == "" {
+		return "", err
 	}
-	if !found {
-		st.UserID = id
-		return st, nil
-	}
-	return *s.cache.fill(id, &st), nil
+	return s.cache.fill(id, rec), nil
 }
 
-// Load returns the states of the known users among userIDs.
-func (s *Store) Load(ctx context.Context, userIDs []string) (map[string]presence.UserState, error) {
+// Load returns the states of the known users among userIDs; they share no
+// memory with the cache.
+func (s *Store) Load(_ context.Context, userIDs []string) (map[string]presence.UserState, error) {
 	out := make(map[string]presence.UserState, len(userIDs))
-	err := s.ReadStates(ctx, userIDs, func(id string, st *presence.UserState) {
-		if st != nil {
-			out[id] = *st
+	recs, err := s.records(userIDs, nil)
+	if err != nil {
+		return nil, err
+	}
+	for i, id := range userIDs {
+		if recs[i] == "" {
+			continue
 		}
-	})
-	return out, err
+		var st presence.UserState
+		if err := decodeRecord(id, []byte(recs[i]), &st); err != nil {
+			return nil, fmt.Errorf("reading user %q from %s: %w", id, s.path, err)
+		}
+		out[id] = st
+	}
+	return out, nil
 }
 
-// ReadStates calls fn with each user's record, or nil for an unknown user.
+// ReadStates calls fn with each user's state, or nil for an unknown user.
 // Records come from memory; those not read since the store opened are
-// read from the file in one transaction first.
+// read from the file in one transaction first. The states are shared with
+// later reads (see stateCache): fn neither keeps nor modifies them
+// (hub.StateReader).
 func (s *Store) ReadStates(_ context.Context, userIDs []string, fn func(userID string, st *presence.UserState)) error {
-	// One cache lookup per id: the records found are kept for fn.
-	states := make([]*presence.UserState, len(userIDs))
+	list := stateLists.Get().(*[]*presence.UserState)
+	defer func() {
+		clear(*list)
+		stateLists.Put(list)
+	}()
+	if cap(*list) < len(userIDs) {
+		*list = make([]*presence.UserState, len(userIDs))
+	}
+	states := (*list)[:len(userIDs)]
 	var missing []int
 	for i, id := range userIDs {
-		if states[i] = s.cache.get(id); states[i] == nil {
+		st, rec := s.cache.read(id)
+		if st == nil && rec != "" {
+			var err error
+			if st, err = s.cache.decode(id, rec); err != nil {
+				return fmt.Errorf("reading user %q from %s: %w", id, s.path, err)
+			}
+		}
+		if states[i] = st; st == nil {
 			missing = append(missing, i)
 		}
 	}
 	if len(missing) > 0 {
-		err := s.db.View(func(tx *bolt.Tx) error {
-			b := tx.Bucket(bucketUsers)
-			for _, i := range missing {
-				id := userIDs[i]
-				v := b.Get([]byte(id))
-				if v == nil {
-					continue
-				}
-				st := new(presence.UserState)
-				if err := json.Unmarshal(v, st); err != nil {
-					return fmt.Errorf("user %q: %w", id, err)
-				}
-				states[i] = s.cache.fill(id, st)
-			}
-			return nil
-		})
+		recs, err := s.records(userIDs, missing)
 		if err != nil {
-			return fmt.Errorf("reading %s: %w", s.path, err)
+			return err
+		}
+		for _, i := range missing {
+			if recs[i] == "" {
+				continue
+			}
+			if states[i], err = s.cache.decode(userIDs[i], recs[i]); err != nil {
+				return fmt.Errorf("reading user %q from %s: %w", userIDs[i], s.path, err)
+			}
 		}
 	}
 	for i, id := range userIDs {
 		fn(id, states[i])
 	}
 	return nil
+}
+
+// stateLists recycles ReadStates' lists: a bulk read's is 8 KB.
+var stateLists = sync.Pool{New: func() any { return new([]*presence.UserState) }}
+
+// records returns the records of userIDs ("" for unknown users), from the
+// cache or, for those not cached yet, from the file in one transaction.
+// With only, it reads only userIDs[i] for each i in it.
+func (s *Store) records(userIDs []string, only []int) ([]string, error) {
+	recs := make([]string, len(userIDs))
+	var missing []int
+	if only == nil {
+		for i, id := range userIDs {
+			if recs[i] = s.cache.get(id); recs[i] == "" {
+				missing = append(missing, i)
+			}
+		}
+	} else {
+		missing = only
+	}
+	if len(missing) == 0 {
+		return recs, nil
+	}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketUsers)
+		for _, i := range missing {
+			id := userIDs[i]
+			v := b.Get([]byte(id))
+			if v == nil {
+				continue
+			}
+			rec, err := cacheForm(id, v)
+			if err != nil {
+				return fmt.Errorf("user %q: %w", id, err)
+			}
+			recs[i] = s.cache.fill(id, rec)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", s.path, err)
+	}
+	return recs, nil
 }
 
 // ClaimDue pops the users whose deadline is at or before now. The index is

@@ -17,7 +17,7 @@ import (
 
 var t0 = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 
-func open(t *testing.T, path string, now time.Time) *boltstore.Store {
+func open(t testing.TB, path string, now time.Time) *boltstore.Store {
 	t.Helper()
 	s, err := boltstore.Open(path, boltstore.Options{Now: func() time.Time { return now }, FlushInterval: time.Hour})
 	if err != nil {

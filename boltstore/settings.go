@@ -54,7 +54,11 @@ func (s *Store) UpdateSettings(_ context.Context, userID string, fn func(*privac
 		if p.IsZero() {
 			return b.Delete([]byte(userID))
 		}
-		return putJSON(b, userID, &p)
+		data, err := json.Marshal(&p)
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte(userID), data)
 	})
 	if fnErr != nil {
 		return privacy.Settings{}, fnErr

@@ -15,9 +15,9 @@ import (
 )
 
 // Store is the hub.Store on Redis. Each user is one hash, {u:<id>}, with
-// fields s (the state, see codec.go), r (a revision counting writes), v
-// (the presence version) and hv (the hidden version). It is safe for
-// concurrent use by many goroutines and nodes.
+// fields s (the state, see presence/codec.go), r (a revision counting
+// writes), v (the presence version) and hv (the hidden version). It is safe
+// for concurrent use by many goroutines and nodes.
 type Store struct {
 	b      *Backend
 	client rueidis.Client
@@ -51,7 +51,7 @@ type record struct {
 func (r *record) decode(id string) (presence.UserState, error) {
 	var st presence.UserState
 	if r.s != "" {
-		if err := decodeState([]byte(r.s), &st); err != nil {
+		if err := st.UnmarshalBinary([]byte(r.s)); err != nil {
 			return st, fmt.Errorf("redisstore: user %q: %w", id, err)
 		}
 	}
@@ -60,8 +60,11 @@ func (r *record) decode(id string) (presence.UserState, error) {
 	return st, nil
 }
 
-// encode returns the stored form of st (see codec.go).
-func encode(st *presence.UserState) string { return string(encodeState(st)) }
+// encode returns the stored form of st (see presence/codec.go).
+func encode(st *presence.UserState) string {
+	b, _ := st.AppendBinary(make([]byte, 0, 64+len(st.Sessions)*64+len(st.CustomStatus)+len(st.Leaves)*48))
+	return string(b)
+}
 
 // Update reads the user's record, runs fn on it and writes it back if no
 // other writer came between, retrying fn on the newer record otherwise. A
