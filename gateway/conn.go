@@ -94,7 +94,7 @@ func (c *conn) OnMessage(ws *wsconn.Conn, data []byte) {
 		return
 	}
 	if bytes.Equal(data, heartbeatFrame) && c.client.IsSession() {
-		c.g.m.Inc(c.g.m.MessagesIn, protocol.TypeHeartbeat)
+		c.g.m.Heartbeat()
 		return
 	}
 	var msg protocol.ClientMessage

@@ -23,7 +23,8 @@ type Metrics struct {
 	// their connection was open, and written back.
 	Reasserted prometheus.Counter
 
-	updateOut prometheus.Counter
+	updateOut  prometheus.Counter
+	heartbeats prometheus.Counter
 }
 
 // New creates the collectors and registers them with reg.
@@ -44,12 +45,17 @@ func New(reg prometheus.Registerer) *Metrics {
 		Reasserted:  prometheus.NewCounter(prometheus.CounterOpts{Name: "presenced_sessions_reasserted_total", Help: "Sessions missing from the store while connected (lost or ended elsewhere during an outage), written back."}),
 	}
 	m.updateOut = m.MessagesOut.WithLabelValues("presence_update")
+	m.heartbeats = m.MessagesIn.WithLabelValues("heartbeat")
 	if reg != nil {
 		reg.MustRegister(m.Connections, m.Sessions, m.Subscribed, m.MessagesIn, m.MessagesOut,
 			m.Deliveries, m.Coalesced, m.Dropped, m.Expiries, m.Closes, m.Errors, m.Panics, m.Reasserted)
 	}
 	return m
 }
+
+// Heartbeat counts a heartbeat received: the commonest message, counted
+// without a label lookup.
+func (m *Metrics) Heartbeat() { m.heartbeats.Inc() }
 
 // Delivered counts n presence updates queued to subscribers.
 func (m *Metrics) Delivered(n int) {
