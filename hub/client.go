@@ -139,9 +139,11 @@ func (c *Client) deliver(t *topic, rec *record, lvl presence.Level, frames *view
 	}
 	frame := frames.forViewer(c.UserID, lvl, last, rec)
 	if frame == nil {
-		// c holds the hidden view and keeps it; its level is lvl now. The
-		// version stays the one it saw, below any it may see next.
-		c.subs.Set(t, sentAt(last.v(), lvl))
+		// c holds the hidden view and keeps it. The version stays the one
+		// it saw, below any it may see next; only a new level is noted.
+		if lvl != last.level() {
+			c.subs.Set(t, sentAt(last.v(), lvl))
+		}
 		c.mu.Unlock()
 		return false
 	}

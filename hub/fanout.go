@@ -103,7 +103,7 @@ func (f *viewFrames) forViewer(viewer string, lvl presence.Level, had sent, rec 
 	if viewer == rec.p.UserID {
 		return f.at(presence.LevelFull, rec, true)
 	}
-	if (lvl == presence.LevelHidden || rec.p.Invisible) && (had.level() == presence.LevelHidden || rec.wasInvisible) {
+	if rec.hiddenAt(lvl) && (had.level() == presence.LevelHidden || rec.wasInvisible) {
 		// Hidden before and after: a hidden viewer learns nothing, not
 		// even that the version moved.
 		return nil
@@ -118,7 +118,7 @@ func (f *viewFrames) forViewer(viewer string, lvl presence.Level, had sent, rec 
 // newer, but the new settings may reach this node before that change's
 // own event, and the view must not be dropped as older.
 func (f *viewFrames) forLevel(lvl presence.Level, had sent, rec *record) []byte {
-	if (lvl == presence.LevelHidden || rec.p.Invisible) && rec.hiddenV < had.v() {
+	if rec.hiddenAt(lvl) && rec.hiddenV < had.v() {
 		return updateFrame(presence.Hidden(rec.p.UserID, had.v()))
 	}
 	return f.at(lvl, rec, false)
@@ -130,7 +130,7 @@ func (f *viewFrames) at(lvl presence.Level, rec *record, self bool) []byte {
 	switch {
 	case self:
 		slot = &f.self
-	case lvl == presence.LevelHidden || rec.p.Invisible:
+	case rec.hiddenAt(lvl):
 		slot = &f.hidden
 	case lvl == presence.LevelNoLastSeen:
 		slot = &f.noLastSeen
@@ -143,6 +143,11 @@ func (f *viewFrames) at(lvl presence.Level, rec *record, self bool) []byte {
 		}
 	}
 	return *slot
+}
+
+// hiddenAt reports whether a viewer at level lvl sees rec's user hidden.
+func (rec *record) hiddenAt(lvl presence.Level) bool {
+	return lvl == presence.LevelHidden || rec.p.Invisible
 }
 
 func (h *Hub) level(viewer, target string) presence.Level {

@@ -180,6 +180,11 @@ func (h *Hub) applyPrivacy(userID string, rec *record) {
 		old := t.latest.Load()
 		t.advance(rec)
 		cur := t.latest.Load()
+		if old == nil {
+			// The user's first snapshot is being read: its watchers hold
+			// cur or an older record; compare with cur.
+			old = cur
+		}
 		level := h.levelsFor(userID)
 		var frames viewFrames
 		s := h.topics.shard(userID)
@@ -233,9 +238,10 @@ func (h *Hub) reviewViews(c *Client) {
 }
 
 // review brings c's view of t to cur at level lvl, where old is the record
-// c's view was last computed from (nil: unknown). c is sent the new view
-// only if it differs from the one it holds — a change of level alone is
-// sent at the version c has — and remembers lvl either way.
+// c's view was last computed from (a subscription past its snapshot always
+// has one). c is sent the new view only if it differs from the one it
+// holds — a change of level alone is sent at the version c has — and
+// remembers lvl either way.
 func (c *Client) review(t *topic, old, cur *record, lvl presence.Level, frames *viewFrames) bool {
 	c.mu.Lock()
 	last, ok := c.subs.Get(t)
@@ -244,19 +250,14 @@ func (c *Client) review(t *topic, old, cur *record, lvl presence.Level, frames *
 		return false
 	}
 	self := c.UserID == t.name
-	if old != nil {
-		var held, now presence.Presence
-		if self {
-			held, now = old.p, cur.p
-		} else {
-			held, now = presence.View(old.p, old.hiddenV, last.level()), presence.View(cur.p, cur.hiddenV, lvl)
-		}
-		if sameView(held, now) {
+	held, now := old.p, cur.p
+	if !self {
+		held, now = presence.View(old.p, old.hiddenV, last.level()), presence.View(cur.p, cur.hiddenV, lvl)
+	}
+	if sameView(held, now) {
+		if lvl != last.level() {
 			c.subs.Set(t, sentAt(last.v(), lvl))
-			c.mu.Unlock()
-			return false
 		}
-	} else if cur.p.V == last.v() && lvl == last.level() {
 		c.mu.Unlock()
 		return false
 	}

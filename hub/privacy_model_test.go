@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -158,30 +159,17 @@ func privacyModel(t *testing.T, seed uint64) {
 			v := viewers[r.IntN(len(viewers))]
 			block := r.IntN(2) == 0
 			what = fmt.Sprintf("elsewhere: block %s %v", v, block)
-			if _, err := sv.Store.UpdateSettings(ctx, "alice", func(s *privacy.Settings) error {
-				var blocks []string
-				for _, b := range s.Blocks {
-					if b != v {
-						blocks = append(blocks, b)
-					}
-				}
+			changeElsewhere(t, h, sv.Store, "alice", func(s *privacy.Settings) {
+				blocks := slices.DeleteFunc(slices.Clone(s.Blocks), func(b string) bool { return b == v })
 				if block {
 					blocks = append(blocks, v)
 				}
 				s.Blocks = blocks
-				return nil
-			}); err != nil {
-				t.Fatal(err)
-			}
-			if err := h.resyncBatch([]string{"alice"}); err != nil {
-				t.Fatal(err)
-			}
-			st, err := h.cfg.Store.Update(ctx, "alice", func(st *presence.UserState) error { st.Hide(); return nil })
-			if err != nil {
-				t.Fatal(err)
-			}
-			p := st.Fold()
-			h.receivePrivacy("alice", &event{Kind: kindPrivacy, Presence: &p, HiddenV: st.HiddenV, Node: "elsewhere"})
+			}, func() {
+				if err := h.resyncBatch([]string{"alice"}); err != nil {
+					t.Fatal(err)
+				}
+			})
 		}
 		// A change of zed's, queued after everything about alice, marks
 		// the end of the step for each watcher.
