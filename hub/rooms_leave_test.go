@@ -189,7 +189,8 @@ func TestRoomLeaveOfADeadNodeIsRetriedByAnother(t *testing.T) {
 	settleFor(alive, clock, presence.LeaveRetry, alice)
 	// A leave performed again (a retry racing the first attempt) changes
 	// nothing and announces nothing.
-	alive.leaveRooms(context.Background(), &presence.UserState{UserID: "bob"}, []presence.RoomLeave{{Room: "doc", SessionID: bob.SessionID}}, 1)
+	alive.leaveRooms(context.Background(), &presence.UserState{UserID: "bob"},
+		[]presence.RoomLeave{{Room: "doc", SessionID: bob.SessionID, Since: clock.Now().Add(-time.Second)}}, clock.Now())
 	expectOneLeave(t, alive, ar, "bob", "carol")
 	if got := owed(t, store, "bob"); got != nil {
 		t.Fatalf("bob's record still owes %v", got)

@@ -3,63 +3,50 @@ package hub
 import (
 	"context"
 	"slices"
+	"time"
 
 	"github.com/presenced/presenced/presence"
 )
 
-// Rooms follow the presence session lifecycle from one place: update, which
-// every change of a user's state goes through, hands roomsAfterUpdate the
-// sessions that were in rooms before the change. A session missing after
-// it ended — set_offline, kick, TTL expiry, the end of its grace, or the
-// stored expiry of a dead node's session settled by any node's reaper —
-// and its rooms are left. A closed connection in its grace still has its
-// session, so it stays in its rooms until the grace ends.
+// Rooms follow the presence session lifecycle from one place: update,
+// which every change of a user's state goes through. A session that ends —
+// set_offline, kick, TTL expiry, the end of its grace, or the stored
+// expiry of a dead node's session settled by any node's reaper — leaves
+// its rooms. A closed connection in its grace still has its session, so it
+// stays in its rooms until the grace ends.
 //
 // The leaves are durable. The state machine records them in the user's
-// record (presence.RoomLeave) in the very write that ends the session;
-// update performs them, then confirms them with one more write. A leave
-// that failed (the room store unavailable) or whose node died before it
-// comes due again with the record's deadline, and whichever node settles
-// the user then performs it: update hands out the owed leaves that are due
-// (presence.UserState.TakeLeaves) along with those of the sessions that
-// just ended. A leave is idempotent: a session already out of the room
-// changes nothing. A retry that finds nothing to do publishes a restate
-// (kindRestate), which nodes turn into only what their members miss: a
-// leave performed twice is announced once, and one performed but never
-// announced (its node died or lost the store's reply) is announced then.
+// record (presence.RoomLeave) in the very write that ends the session,
+// due at once; update hands out the owed leaves that are due
+// (presence.UserState.TakeLeaves), performs them, then confirms them with
+// one more write. A leave that failed (the room store unavailable) or
+// whose node died before it comes due again with the record's deadline,
+// and whichever node settles the user then performs it. A leave is
+// idempotent: a session already out of the room changes nothing. A retry
+// that finds nothing to do publishes a restate (kindRestate), which nodes
+// turn into only what their members miss: a leave performed twice is
+// announced once, and one performed but never announced (its node died or
+// lost the store's reply) is announced then.
 //
 // The confirmation is its own write, not folded into the user's next one:
 // a session's end is mostly the last write of a user for a while (an
 // offline user), so folding would wait for the retry, which costs more.
 
-// roomSessions copies the sessions of st that are in rooms.
-func roomSessions(st *presence.UserState) []presence.Session {
-	var out []presence.Session
-	for _, s := range st.Sessions {
-		if len(s.Rooms) > 0 {
-			out = append(out, presence.Session{ID: s.ID, Rooms: slices.Clone(s.Rooms)})
-		}
-	}
-	return out
-}
-
-// roomsAfterUpdate leaves the rooms of the sessions in before that st no
-// longer has and the owed leaves handed out with st, and carries a change
+// roomsAfterUpdate performs the room leaves update handed out with st —
+// those owed, and those of sessions that ended at now but did not fit the
+// record's bound (dropped at once, performed once) — and carries a change
 // of invisibility to the user's rooms.
-func (h *Hub) roomsAfterUpdate(ctx context.Context, st *presence.UserState, before []presence.Session, owed []presence.RoomLeave, wasInvisible bool) {
+func (h *Hub) roomsAfterUpdate(ctx context.Context, st *presence.UserState, owed, dropped []presence.RoomLeave, now time.Time, wasInvisible bool) {
 	if h.cfg.Rooms == nil {
 		return
 	}
-	retried := len(owed)
 	leaves := owed
-	for _, s := range before {
-		if st.Session(s.ID) == nil {
-			for _, room := range s.Rooms {
-				leaves = append(leaves, presence.RoomLeave{Room: room, SessionID: s.ID})
-			}
+	for _, l := range dropped {
+		if l.Since.Equal(now) {
+			leaves = append(leaves, l)
 		}
 	}
-	h.leaveRooms(ctx, st, leaves, retried)
+	h.leaveRooms(ctx, st, leaves, now)
 	if st.Invisible != wasInvisible {
 		for _, room := range UserRoomsOf(st) {
 			h.syncMember(ctx, room, st.UserID, st.Invisible, st.Version)
@@ -70,16 +57,16 @@ func (h *Hub) roomsAfterUpdate(ctx context.Context, st *presence.UserState, befo
 // leaveRooms takes ended sessions out of rooms, and their local
 // connections, if any, out of the rooms' fan-out; then it confirms in the
 // user's record the owed leaves it performed. A leave that fails stays
-// owed, for a retry. The first retried leaves are retries: an earlier
-// attempt may have done them unannounced.
-func (h *Hub) leaveRooms(ctx context.Context, st *presence.UserState, leaves []presence.RoomLeave, retried int) {
+// owed, for a retry. A leave owed since before now is a retry: an earlier
+// attempt may have done it unannounced.
+func (h *Hub) leaveRooms(ctx context.Context, st *presence.UserState, leaves []presence.RoomLeave, now time.Time) {
 	if len(leaves) == 0 {
 		return
 	}
 	type key struct{ room, session string }
 	left := make(map[key]bool, len(leaves)) // tried: whether it succeeded
 	var done []presence.RoomLeave
-	for i, l := range leaves {
+	for _, l := range leaves {
 		k := key{l.Room, l.SessionID}
 		if _, tried := left[k]; tried {
 			continue
@@ -89,7 +76,7 @@ func (h *Hub) leaveRooms(ctx context.Context, st *presence.UserState, leaves []p
 				h.detachRooms(c)
 			}
 		}
-		ok := h.leaveConnAgain(ctx, l.Room, st.UserID, l.SessionID, i < retried) == nil
+		ok := h.leaveConnAgain(ctx, l.Room, st.UserID, l.SessionID, l.Since.Before(now)) == nil
 		left[k] = ok
 		if ok {
 			done = append(done, l)

@@ -263,14 +263,13 @@ func (h *Hub) update(ctx context.Context, userID string, op func(st *presence.Us
 	now := h.Now()
 	var v0 uint64
 	var wasInvisible bool
-	var ended, inRooms []presence.Session
+	var ended []presence.Session
 	var owed, dropped []presence.RoomLeave
 	locals := h.localClients(userID)
 	st, err := h.cfg.Store.Update(ctx, userID, func(st *presence.UserState) error {
 		st.UserID = userID
 		before := st.Fold()
 		v0, wasInvisible = st.Version, before.Invisible
-		inRooms = roomSessions(st)
 		if err := op(st); err != nil {
 			return err
 		}
@@ -284,7 +283,7 @@ func (h *Hub) update(ctx context.Context, userID string, op func(st *presence.Us
 	}
 	h.ended(ended)
 	h.droppedLeaves(userID, dropped)
-	h.roomsAfterUpdate(ctx, &st, inRooms, owed, wasInvisible)
+	h.roomsAfterUpdate(ctx, &st, owed, dropped, now, wasInvisible)
 	if st.Version != v0 {
 		h.publish(ctx, &st, wasInvisible)
 	}
