@@ -365,13 +365,14 @@ func (s *Store) commit() {
 	s.mu.Unlock()
 }
 
-// get returns the latest state of a user: pending in memory or on disk. The
-// state shares no memory with the cache: the hub keeps parts of it.
+// get returns the latest state of a user: pending in memory or on disk.
+// The state's strings share the cached record (never changed in place);
+// a state the hub keeps pins that record, about a hundred bytes.
 func (s *Store) get(id string) (presence.UserState, error) {
 	var st presence.UserState
-	rec, err := s.record(id)
-	if err == nil && rec != "" {
-		err = decodeRecord(id, []byte(rec), &st)
+	recs, err := s.records([]string{id})
+	if err == nil && recs[0] != "" {
+		err = decodeCached(id, recs[0], &st)
 	}
 	if err != nil {
 		return presence.UserState{}, fmt.Errorf("reading user %q from %s: %w", id, s.path, err)
@@ -380,33 +381,11 @@ func (s *Store) get(id string) (presence.UserState, error) {
 	return st, nil
 }
 
-// record returns a user's cached record, reading it from the file first if
-// needed; "" for an unknown user.
-func (s *Store) record(id string) (string, error) {
-	if rec := s.cache.get(id); rec != "" {
-		return rec, nil
-	}
-	var rec string
-	err := s.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketUsers).Get([]byte(id))
-		if v == nil {
-			return nil
-		}
-		var err error
-		rec, err = cacheForm(id, v)
-		return err
-	})
-	if err != nil || rec == "" {
-		return "", err
-	}
-	return s.cache.fill(id, rec), nil
-}
-
-// Load returns the states of the known users among userIDs; they share no
-// memory with the cache.
+// Load returns the states of the known users among userIDs; their strings
+// share the cached records (see get).
 func (s *Store) Load(_ context.Context, userIDs []string) (map[string]presence.UserState, error) {
 	out := make(map[string]presence.UserState, len(userIDs))
-	recs, err := s.records(userIDs, nil)
+	recs, err := s.records(userIDs)
 	if err != nil {
 		return nil, err
 	}
@@ -415,7 +394,7 @@ func (s *Store) Load(_ context.Context, userIDs []string) (map[string]presence.U
 			continue
 		}
 		var st presence.UserState
-		if err := decodeRecord(id, []byte(recs[i]), &st); err != nil {
+		if err := decodeCached(id, recs[i], &st); err != nil {
 			return nil, fmt.Errorf("reading user %q from %s: %w", id, s.path, err)
 		}
 		out[id] = st
@@ -452,16 +431,20 @@ func (s *Store) ReadStates(_ context.Context, userIDs []string, fn func(userID s
 		}
 	}
 	if len(missing) > 0 {
-		recs, err := s.records(userIDs, missing)
+		ids := make([]string, len(missing))
+		for j, i := range missing {
+			ids[j] = userIDs[i]
+		}
+		recs, err := s.readFile(ids)
 		if err != nil {
 			return err
 		}
-		for _, i := range missing {
-			if recs[i] == "" {
+		for j, i := range missing {
+			if recs[j] == "" {
 				continue
 			}
-			if states[i], err = s.cache.decode(userIDs[i], recs[i]); err != nil {
-				return fmt.Errorf("reading user %q from %s: %w", userIDs[i], s.path, err)
+			if states[i], err = s.cache.decode(ids[j], recs[j]); err != nil {
+				return fmt.Errorf("reading user %q from %s: %w", ids[j], s.path, err)
 			}
 		}
 	}
@@ -476,26 +459,38 @@ var stateLists = sync.Pool{New: func() any { return new([]*presence.UserState) }
 
 // records returns the records of userIDs ("" for unknown users), from the
 // cache or, for those not cached yet, from the file in one transaction.
-// With only, it reads only userIDs[i] for each i in it.
-func (s *Store) records(userIDs []string, only []int) ([]string, error) {
+func (s *Store) records(userIDs []string) ([]string, error) {
 	recs := make([]string, len(userIDs))
 	var missing []int
-	if only == nil {
-		for i, id := range userIDs {
-			if recs[i] = s.cache.get(id); recs[i] == "" {
-				missing = append(missing, i)
-			}
+	for i, id := range userIDs {
+		if recs[i] = s.cache.get(id); recs[i] == "" {
+			missing = append(missing, i)
 		}
-	} else {
-		missing = only
 	}
 	if len(missing) == 0 {
 		return recs, nil
 	}
+	ids := make([]string, len(missing))
+	for j, i := range missing {
+		ids[j] = userIDs[i]
+	}
+	read, err := s.readFile(ids)
+	if err != nil {
+		return nil, err
+	}
+	for j, i := range missing {
+		recs[i] = read[j]
+	}
+	return recs, nil
+}
+
+// readFile reads the records of ids from the file in one transaction and
+// caches them; "" for users the file does not have.
+func (s *Store) readFile(ids []string) ([]string, error) {
+	recs := make([]string, len(ids))
 	err := s.db.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketUsers)
-		for _, i := range missing {
-			id := userIDs[i]
+		for i, id := range ids {
 			v := b.Get([]byte(id))
 			if v == nil {
 				continue

@@ -65,11 +65,13 @@ func (c *stateCache) get(id string) string {
 	return rec
 }
 
-// put records a write; it always wins.
+// put records a write; it always wins, and the decoded state of the
+// record it replaces goes.
 func (c *stateCache) put(id, rec string) {
 	sh := c.shard(id)
 	sh.mu.Lock()
 	sh.m[id] = rec
+	delete(sh.decoded, id)
 	sh.mu.Unlock()
 }
 

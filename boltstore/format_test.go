@@ -1,6 +1,7 @@
 package boltstore_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"path/filepath"
@@ -63,17 +64,25 @@ func writeFormat1(t *testing.T, path string, users map[string]presence.UserState
 
 func metaFormat(t *testing.T, path string) string {
 	t.Helper()
+	return string(rawValue(t, path, "meta", "format"))
+}
+
+// rawValue reads a value of a closed data file as stored.
+func rawValue(t *testing.T, path, bucket, key string) []byte {
+	t.Helper()
 	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	var f string
+	var v []byte
 	_ = db.View(func(tx *bolt.Tx) error {
-		f = string(tx.Bucket([]byte("meta")).Get([]byte("format")))
+		if b := tx.Bucket([]byte(bucket)); b != nil {
+			v = bytes.Clone(b.Get([]byte(key)))
+		}
 		return nil
 	})
-	return f
+	return v
 }
 
 func TestOpensAFileOfJSONRecords(t *testing.T) {
@@ -137,6 +146,9 @@ func TestOpensAFileOfJSONRecords(t *testing.T) {
 	}
 	if f := metaFormat(t, path); f != "2" {
 		t.Fatalf("format after the open = %q, want 2", f)
+	}
+	if rec := rawValue(t, path, "users", "alice"); len(rec) == 0 || rec[0] != 1 { // the binary layout's header byte
+		t.Fatalf("alice's record after a write = %q, want the binary layout", rec)
 	}
 	r := open(t, path, t0.Add(2*time.Minute))
 	m, _ = r.Load(ctx, []string{"alice"})

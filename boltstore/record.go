@@ -2,7 +2,6 @@ package boltstore
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 
 	"github.com/presenced/presenced/presence"
@@ -40,25 +39,23 @@ func encodeRecord(st *presence.UserState) string {
 // shares no memory with data (which may be the file's mapped pages).
 func decodeRecord(id string, data []byte, st *presence.UserState) error {
 	*st = presence.UserState{}
-	if len(data) > 0 && data[0] == '{' {
-		if err := json.Unmarshal(data, st); err != nil {
+	if len(data) > 0 && data[0] != '{' { // a JSON record carries its versions
+		n, err := readHeader(data, st)
+		if err != nil {
 			return err
 		}
-		st.UserID = id
-		return nil
+		data = data[n:]
 	}
-	n, err := readHeader(data, st)
-	if err != nil {
-		return err
-	}
+	err := st.UnmarshalBinary(data)
 	st.UserID = id
-	return st.UnmarshalBinary(data[n:])
+	return err
 }
 
-// decodeCached reads a cached record into st, reusing nothing of it; the
-// state's strings share rec's memory, so reading it allocates only its
-// slices.
+// decodeCached reads a cached (binary) record into st, reusing nothing of
+// st; the state's strings share rec's memory, so reading it allocates only
+// its slices, and a string kept from it keeps the record alive.
 func decodeCached(id, rec string, st *presence.UserState) error {
+	*st = presence.UserState{}
 	// The header is at most 21 bytes: read it from a copy on the stack.
 	var head [1 + 2*binary.MaxVarintLen64]byte
 	n, err := readHeader(head[:copy(head[:], rec)], st)

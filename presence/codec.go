@@ -30,7 +30,9 @@ import (
 //	[kicks(uvarint)]
 //
 // Bracketed fields are optional trailers, written only when not zero, so a
-// record written before they existed reads as it did.
+// record written before they existed reads as it did. A build that does not
+// know a trailer refuses the record (it takes extra bytes for damage): a
+// user's record is unreadable to such a build once it carries kicks.
 //
 // Format 2 is format 1 with the owed room leaves after deadline, before
 // the optional trailers:
@@ -38,8 +40,9 @@ import (
 //	leaves(uvarint count, each: room sessionID since) leavesDue
 //
 // A record is written in format 2 only while it owes leaves (rarely, and
-// briefly), so records stay as small as before and readable by a node
-// that knows only format 1, except for those moments.
+// briefly), so records stay as small as before. Neither form is readable
+// by a build that knows only format 1 without trailers: upgrade every node
+// before relying on mixed versions (docs/redis.md).
 //
 // The user id and the versions are not in it: stores keep the id as the
 // record's key, and the versions beside the record (Redis in hash fields

@@ -51,7 +51,7 @@ type record struct {
 func (r *record) decode(id string) (presence.UserState, error) {
 	var st presence.UserState
 	if r.s != "" {
-		if err := st.UnmarshalBinary([]byte(r.s)); err != nil {
+		if err := st.UnmarshalString(r.s); err != nil {
 			return st, fmt.Errorf("redisstore: user %q: %w", id, err)
 		}
 	}
