@@ -46,6 +46,11 @@ type RoomConfig struct {
 	MaxRoomsPerConnection int
 	// MaxRoomMembers bounds the members of one room. Zero means 100,000.
 	MaxRoomMembers int
+	// RoomActiveWait bounds how long a join waits for its room's bus
+	// subscription on a bus that subscribes asynchronously; past it the
+	// join goes on, and the room is re-read once the subscription takes
+	// effect. Zero means 2s.
+	RoomActiveWait time.Duration
 }
 
 // Fixed room limits.
@@ -67,6 +72,9 @@ func (c *RoomConfig) setRoomDefaults() error {
 	}
 	if c.RoomSummaryInterval == 0 {
 		c.RoomSummaryInterval = 2 * time.Second
+	}
+	if c.RoomActiveWait == 0 {
+		c.RoomActiveWait = 2 * time.Second
 	}
 	if c.MaxRoomsPerConnection == 0 {
 		c.MaxRoomsPerConnection = 100

@@ -16,11 +16,6 @@ type AsyncBus interface {
 	SubscribesAsync() bool
 }
 
-// roomActiveWait bounds how long a join waits for its room's
-// subscription; past it the join goes on, and the room is re-read once the
-// subscription takes effect.
-const roomActiveWait = 2 * time.Second
-
 // roomActive is closed once a room's bus subscription took effect.
 type roomActive struct {
 	once sync.Once
@@ -73,7 +68,7 @@ func (h *Hub) waitRoomActive(ctx context.Context, c *Client, sub *roomSub) {
 	if rt == nil {
 		return
 	}
-	t := time.NewTimer(roomActiveWait)
+	t := time.NewTimer(h.cfg.RoomActiveWait)
 	defer t.Stop()
 	select {
 	case <-rt.active.ch:

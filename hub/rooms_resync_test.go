@@ -191,13 +191,24 @@ func TestLargeRoomResyncIsSummarised(t *testing.T) {
 	}
 }
 
+// asyncNodeBus is a nodeBus that says it subscribes asynchronously and
+// never confirms a subscription by itself: the test delivers the nil.
+type asyncNodeBus struct{ nodeBus }
+
+func (asyncNodeBus) SubscribesAsync() bool { return true }
+
 // TestRoomResyncOfAJoinThatStoppedWaiting: a join that gave up waiting
 // for its room's subscription has the room re-read when it takes effect.
 func TestRoomResyncOfAJoinThatStoppedWaiting(t *testing.T) {
-	_, b, _, rooms, _ := twoNodes(t, nil)
+	_, b, _, rooms, _ := twoNodes(t, func(c *Config) {
+		c.Bus = asyncNodeBus{c.Bus.(nodeBus)}
+		c.RoomActiveWait = 20 * time.Millisecond
+	})
 	_, vr := member(t, b, "vic", "doc")
 	rt := b.rooms.get("doc")
-	rt.active.late.Store(true)
+	if !rt.active.late.Load() {
+		t.Fatal("the join did not give up waiting for the subscription")
+	}
 	// The subscription takes effect after bob joined unseen.
 	ctx := context.Background()
 	if _, err := rooms.UpdateRoom(ctx, "doc", "bob", func(*presence.RoomMember, int) (*presence.RoomMember, error) {
