@@ -203,3 +203,77 @@ func TestReaperSettlesWhatItCanWhilePartOfTheStoreIsDown(t *testing.T) {
 		t.Fatalf("%d recoveries logged, want 1", n)
 	}
 }
+
+// partsDownStore is a real store whose claims fail for the parts set in
+// failed, saying which (as redisstore's claim errors do).
+type partsDownStore struct {
+	*memstore.Store
+	failed atomic.Uint64
+}
+
+type partsError uint64
+
+func (e partsError) Error() string       { return "parts of the store unreachable" }
+func (e partsError) FailedParts() uint64 { return uint64(e) }
+
+func (s *partsDownStore) ClaimDue(ctx context.Context, now time.Time, max int) ([]string, error) {
+	ids, err := s.Store.ClaimDue(ctx, now, max)
+	if f := s.failed.Load(); err == nil && f != 0 {
+		err = partsError(f)
+	}
+	return ids, err
+}
+
+// TestReaperHoldsWhenOnePartReturnsWhileAnotherIsStillDown: two parts
+// fail; one answers again while the other does not. That return is a
+// return like any other: the reaper writes its sessions back and holds,
+// and a user due at that moment is ended only after the hold.
+func TestReaperHoldsWhenOnePartReturnsWhileAnotherIsStillDown(t *testing.T) {
+	store := &partsDownStore{Store: memstore.New()}
+	clock := fakeclock.New(time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC))
+	node := func(name string) *Hub {
+		h, _ := newHub(t, func(c *Config) {
+			c.Store, c.Clock, c.Node = store, clock, name
+			c.HeartbeatInterval, c.HeartbeatTTL = time.Second, 3*time.Second
+		})
+		return h
+	}
+	a, gone := node("a"), node("gone")
+	ctx := context.Background()
+	if err := gone.SetOnline(ctx, gone.Open("dan", "web", time.Time{}, &recorder{}), "web"); err != nil {
+		t.Fatal(err)
+	}
+	danEnds := clock.Now().Add(3*time.Second + storeSlack)
+	live := func() bool {
+		states, err := store.Store.Load(ctx, []string{"dan"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := states["dan"]
+		return st.Live()
+	}
+	store.failed.Store(0b11)
+	for clock.Now().Add(250 * time.Millisecond).Before(danEnds) {
+		clock.Advance(250 * time.Millisecond)
+		a.Tick(ctx)
+	}
+	// Part 1 answers again at the tick that claims dan.
+	store.failed.Store(0b10)
+	clock.Advance(250 * time.Millisecond)
+	a.Tick(ctx)
+	back := clock.Now()
+	for clock.Now().Before(back.Add(reapHold - 250*time.Millisecond)) {
+		clock.Advance(250 * time.Millisecond)
+		a.Tick(ctx)
+		if !live() {
+			t.Fatalf("dan ended %s after part of the store came back, within the hold", clock.Now().Sub(back))
+		}
+	}
+	for range 4 {
+		clock.Advance(250 * time.Millisecond)
+		a.Tick(ctx)
+	}
+	if live() {
+		t.Fatal("dan still live after the hold")
+	}
+}
