@@ -3,6 +3,7 @@ package redisstore
 import (
 	"hash/fnv"
 	"strconv"
+	"sync"
 )
 
 // The key layout. Every key starts with the configured prefix (default
@@ -66,6 +67,27 @@ func (l *layout) channel(topic string) (string, int) {
 	p := userPartition(topic)
 	return l.prefix + "{" + l.channelTag[p] + "}" + topic, p
 }
+
+// UserSlots returns the slots of a user's record, deadline shard and
+// channel: which masters of a cluster hold what of the user. Slots do not
+// depend on the key prefix, which lies outside the hash tags.
+func UserSlots(id string) (record, shard, channel uint16) {
+	l := slotLayout()
+	return Slot(l.userKey(id)), Slot(l.shardKey(userShard(id))), TopicSlot("u:" + id)
+}
+
+// RoomSlot returns the slot of a room's keys.
+func RoomSlot(room string) uint16 { return Slot(slotLayout().roomKeys(room)[0]) }
+
+// TopicSlot returns the slot of a hub topic's channel ("u:<id>",
+// "r:<room>", "ctl").
+func TopicSlot(topic string) uint16 {
+	ch, _ := slotLayout().channel(topic)
+	return Slot(ch)
+}
+
+// slotLayout is a layout for computing slots; its prefix is irrelevant.
+var slotLayout = sync.OnceValue(func() *layout { return newLayout("") })
 
 // controlTopic is the hub's control topic; hub topics of users are "u:<id>".
 const controlTopic = "ctl"

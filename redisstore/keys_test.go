@@ -41,3 +41,22 @@ func TestSpreadTagsCoverTheSlotRange(t *testing.T) {
 		t.Errorf("one user's keys in slots %d and %d", a, b)
 	}
 }
+
+// TestPlacementIgnoresThePrefix: UserSlots, RoomSlot and TopicSlot give the
+// slots a node uses whatever its key prefix.
+func TestPlacementIgnoresThePrefix(t *testing.T) {
+	for _, prefix := range []string{"pd:", "other:"} {
+		l := newLayout(prefix)
+		for _, id := range []string{"alice", "bob}x", "doc:42"} {
+			record, shard, channel := UserSlots(id)
+			ch, _ := l.channel("u:" + id)
+			if record != Slot(l.userKey(id)) || shard != Slot(l.shardKey(userShard(id))) || channel != Slot(ch) {
+				t.Fatalf("%s%s: slots %d %d %d", prefix, id, record, shard, channel)
+			}
+			room, _ := l.channel("r:" + id)
+			if RoomSlot(id) != Slot(l.roomKeys(id)[0]) || TopicSlot("r:"+id) != Slot(room) {
+				t.Fatalf("%sroom %s: slots %d %d", prefix, id, RoomSlot(id), TopicSlot("r:"+id))
+			}
+		}
+	}
+}

@@ -203,3 +203,34 @@ func (c *Cluster) RequireFullCoverage(on bool) error {
 	}
 	return nil
 }
+
+// SlotOwners maps each slot to the index in c.Nodes of the master serving
+// it (CLUSTER SLOTS as a node sees it).
+func (c *Cluster) SlotOwners() ([]int, error) {
+	owner := make([]int, 16384)
+	slots, err := Do(c.Nodes[0].Addr(), "CLUSTER", "SLOTS")
+	if err != nil {
+		return nil, err
+	}
+	ranges, _ := slots.([]any)
+	for _, r := range ranges {
+		f, _ := r.([]any)
+		lo, _ := f[0].(int64)
+		hi, _ := f[1].(int64)
+		node, _ := f[2].([]any)
+		port, _ := node[1].(int64)
+		idx := -1
+		for i, s := range c.Nodes {
+			if int64(s.Port) == port {
+				idx = i
+			}
+		}
+		if idx < 0 {
+			return nil, fmt.Errorf("CLUSTER SLOTS names port %d, not a node of the cluster", port)
+		}
+		for s := lo; s <= hi; s++ {
+			owner[s] = idx
+		}
+	}
+	return owner, nil
+}

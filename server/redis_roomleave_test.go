@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"fmt"
-	"hash/fnv"
 	"net/http"
 	"strconv"
 	"testing"
@@ -113,24 +112,21 @@ func nextRoomEvent(t *testing.T, h *harness, c *client.Conn) protocol.RoomMessag
 // placeAway picks a room on one master and user ids whose records,
 // deadline shards and channels all lie on other masters, and the room's
 // channel too: freezing the room's master then fails the room's updates
-// and nothing else the test relies on. The names follow redisstore's key
-// layout (docs/redis.md).
+// and nothing else the test relies on. redisstore says where its keys
+// and channels lie.
 func placeAway(t *testing.T, cl *redistest.Cluster, names ...string) (room string, master *redistest.Server, users []string) {
 	t.Helper()
 	owner := slotOwners(t, cl)
-	partition := func(topic string) uint16 { return spreadSlot("c:", int(fnv32a(topic)%redisstore.ChannelPartitions)) }
+	frozen := -1
 	for i := 0; room == "" && i < 1000; i++ {
 		r := fmt.Sprint("doc-", i)
-		p := owner[redisstore.Slot("pd:{r:"+r+"}")]
-		if owner[partition("r:"+r)] != p {
-			room = r
-			master = cl.Nodes[p]
+		if p := owner[redisstore.RoomSlot(r)]; owner[redisstore.TopicSlot("r:"+r)] != p {
+			room, frozen, master = r, p, cl.Nodes[p]
 		}
 	}
 	if room == "" {
 		t.Fatal("no room name fits")
 	}
-	frozen := owner[redisstore.Slot("pd:{r:"+room+"}")]
 	for _, n := range names {
 		users = append(users, pickUser(t, owner, n, func(record, shard, channel int) bool {
 			return record != frozen && shard != frozen && channel != frozen
@@ -158,9 +154,8 @@ func pickUser(t *testing.T, owner []int, name string, fits func(record, shard, c
 	t.Helper()
 	for i := range 10000 {
 		u := name + strconv.Itoa(i)
-		if fits(owner[redisstore.Slot("pd:{u:"+u+"}")],
-			owner[spreadSlot("d:", int(fnv32a(u)%redisstore.DeadlineShards))],
-			owner[spreadSlot("c:", int(fnv32a("u:"+u)%redisstore.ChannelPartitions))]) {
+		record, shard, channel := redisstore.UserSlots(u)
+		if fits(owner[record], owner[shard], owner[channel]) {
 			return u
 		}
 	}
@@ -171,47 +166,9 @@ func pickUser(t *testing.T, owner []int, name string, fits func(record, shard, c
 // slotOwners maps each slot to the index in cl.Nodes of its master.
 func slotOwners(t *testing.T, cl *redistest.Cluster) []int {
 	t.Helper()
-	owner := make([]int, 16384)
-	slots, err := redistest.Do(cl.Nodes[0].Addr(), "CLUSTER", "SLOTS")
+	owner, err := cl.SlotOwners()
 	if err != nil {
 		t.Fatal(err)
 	}
-	ranges, _ := slots.([]any)
-	for _, r := range ranges {
-		f, _ := r.([]any)
-		lo, _ := f[0].(int64)
-		hi, _ := f[1].(int64)
-		node, _ := f[2].([]any)
-		port, _ := node[1].(int64)
-		idx := -1
-		for i, s := range cl.Nodes {
-			if int64(s.Port) == port {
-				idx = i
-			}
-		}
-		if idx < 0 {
-			t.Fatalf("CLUSTER SLOTS names port %d, not a node of the cluster", port)
-		}
-		for s := lo; s <= hi; s++ {
-			owner[s] = idx
-		}
-	}
 	return owner
-}
-
-// spreadSlot returns the slot of redisstore's spread tag base+k for shard
-// i of 16: the first k that lands in the i-th sixteenth of the slots.
-func spreadSlot(base string, i int) uint16 {
-	lo, hi := i*1024, (i+1)*1024
-	for k := 0; ; k++ {
-		if s := int(redisstore.Slot(base + strconv.Itoa(k))); s >= lo && s < hi {
-			return uint16(s)
-		}
-	}
-}
-
-func fnv32a(s string) uint32 {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(s))
-	return h.Sum32()
 }
