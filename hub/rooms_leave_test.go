@@ -3,7 +3,6 @@ package hub
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -154,16 +153,10 @@ func TestFailedRoomLeaveIsRetried(t *testing.T) {
 // flakyAndSoundNodes starts two nodes on one store, one room store and one
 // bus; the first reaches the room store through a flakyRooms.
 func flakyAndSoundNodes(t *testing.T) (flaky, sound *Hub, rooms *flakyRooms, store *memstore.Store, clock *fakeclock.Clock) {
-	store, rooms = memstore.New(), &flakyRooms{RoomStore: memstore.NewRooms()}
-	bus := &sharedBus{subs: map[string]map[int]func([]byte){}}
-	clock = fakeclock.New(time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC))
-	node := func(n int, rs RoomStore) *Hub {
-		h, _ := newHub(t, func(c *Config) {
-			c.Store, c.Rooms, c.Bus, c.Clock, c.Node = store, rs, nodeBus{bus, n}, clock, fmt.Sprint("n", n)
-		})
-		return h
-	}
-	return node(1, rooms), node(2, rooms.RoomStore), rooms, store, clock
+	sn := newSharedNodes()
+	rooms = &flakyRooms{RoomStore: sn.rooms}
+	flaky = sn.node(t, 1, func(c *Config) { c.Rooms = rooms })
+	return flaky, sn.node(t, 2, nil), rooms, sn.store, sn.clock
 }
 
 // TestRoomLeaveOfADeadNodeIsRetriedByAnother ends a session on a node that

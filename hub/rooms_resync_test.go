@@ -3,7 +3,6 @@ package hub
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -43,20 +42,8 @@ func (b *sharedBus) restore(node int, topic string) {
 
 // twoNodes starts two hubs on one memory store, room store and shared bus.
 func twoNodes(t *testing.T, mutate func(*Config)) (a, b *Hub, bus *sharedBus, rooms *memstore.Rooms, clock *fakeclock.Clock) {
-	store := memstore.New()
-	rooms = memstore.NewRooms()
-	bus = &sharedBus{subs: map[string]map[int]func([]byte){}}
-	clock = fakeclock.New(time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC))
-	node := func(n int) *Hub {
-		h, _ := newHub(t, withRooms(func(c *Config) {
-			c.Store, c.Rooms, c.Bus, c.Clock, c.Node = store, rooms, nodeBus{bus, n}, clock, fmt.Sprint("n", n)
-			if mutate != nil {
-				mutate(c)
-			}
-		}))
-		return h
-	}
-	return node(1), node(2), bus, rooms, clock
+	sn := newSharedNodes()
+	return sn.node(t, 1, mutate), sn.node(t, 2, mutate), sn.bus, sn.rooms, sn.clock
 }
 
 // viewOf is r's view of its room (see client.RoomView).

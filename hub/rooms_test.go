@@ -181,6 +181,33 @@ func TestStaleRoomEventsAreDropped(t *testing.T) {
 	}
 }
 
+// sharedNodes is what several hubs share, as nodes share Redis: a memory
+// store, a room store, a bus and a fake clock.
+type sharedNodes struct {
+	store *memstore.Store
+	rooms *memstore.Rooms
+	bus   *sharedBus
+	clock *fakeclock.Clock
+}
+
+func newSharedNodes() *sharedNodes {
+	return &sharedNodes{store: memstore.New(), rooms: memstore.NewRooms(),
+		bus:   &sharedBus{subs: map[string]map[int]func([]byte){}},
+		clock: fakeclock.New(time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC))}
+}
+
+// node starts hub number n on what sn shares; mutate may change its
+// configuration further.
+func (sn *sharedNodes) node(t *testing.T, n int, mutate func(*Config)) *Hub {
+	h, _ := newHub(t, func(c *Config) {
+		c.Store, c.Rooms, c.Bus, c.Clock, c.Node = sn.store, sn.rooms, nodeBus{sn.bus, n}, sn.clock, fmt.Sprint("n", n)
+		if mutate != nil {
+			mutate(c)
+		}
+	})
+	return h
+}
+
 // sharedBus is a bus several hubs share, as nodes share Redis.
 type sharedBus struct {
 	mu   sync.Mutex
@@ -224,16 +251,9 @@ func (n nodeBus) Unsubscribe(topic string) error {
 }
 
 func TestDeadNodesSessionsLeaveTheirRoomsWhenReaped(t *testing.T) {
-	store, rooms := memstore.New(), memstore.NewRooms()
-	bus := &sharedBus{subs: map[string]map[int]func([]byte){}}
-	clock := fakeclock.New(time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC))
-	node := func(n int) *Hub {
-		h, _ := newHub(t, withRooms(func(c *Config) {
-			c.Store, c.Rooms, c.Bus, c.Clock, c.Node = store, rooms, nodeBus{bus, n}, clock, fmt.Sprint("n", n)
-		}))
-		return h
-	}
-	dead, alive := node(1), node(2)
+	sn := newSharedNodes()
+	dead, alive := sn.node(t, 1, nil), sn.node(t, 2, nil)
+	clock := sn.clock
 	alice, ar := member(t, alive, "alice", "doc")
 	member(t, dead, "bob", "doc")
 	waitFor(t, "alice to see bob", func() bool { return len(ar.roomFrames("room_join")) == 1 })
@@ -247,7 +267,7 @@ func TestDeadNodesSessionsLeaveTheirRoomsWhenReaped(t *testing.T) {
 		alive.Tick(ctx)
 	}
 	waitFor(t, "alice to see bob leave", func() bool { return len(ar.roomFrames("room_leave")) == 1 })
-	page, _ := rooms.RoomMembers(ctx, "doc", "", 10)
+	page, _ := sn.rooms.RoomMembers(ctx, "doc", "", 10)
 	if page.Count != 1 || page.Members[0].UserID != "alice" {
 		t.Fatalf("doc = %+v", page)
 	}
