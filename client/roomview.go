@@ -12,7 +12,8 @@ import (
 // an event whose v is not above what the view holds is dropped;
 // room_join and room_update both say what the member is now; a
 // room_leave removes it. room_summary carries no records and is not
-// applied: re-read the room with room_members. Not safe for concurrent use.
+// applied: re-read the room with room_members. A room_state starts the
+// view afresh; room_members pages add to it. Not safe for concurrent use.
 type RoomView struct {
 	Members map[string]protocol.RoomMember
 	v       map[string]uint64
@@ -28,7 +29,13 @@ func NewRoomView(state protocol.RoomMessage) *RoomView {
 // Apply applies one room message; other messages change nothing.
 func (rv *RoomView) Apply(m protocol.RoomMessage) {
 	switch m.Type {
-	case protocol.TypeRoomState, protocol.TypeRoomMembers:
+	case protocol.TypeRoomState:
+		// A new snapshot (a join, a rejoin): what the view held before is
+		// no longer followed.
+		clear(rv.Members)
+		clear(rv.v)
+		fallthrough
+	case protocol.TypeRoomMembers:
 		for _, mem := range m.Members {
 			rv.set(mem, m.V)
 		}
