@@ -240,3 +240,31 @@ func TestBadRedisURLRefusesToStart(t *testing.T) {
 		}
 	}
 }
+
+// TestRedisOverTLSWithPassword runs a node on a Redis that serves TLS and
+// requires a password, both given in the URL; the plain scheme, or a
+// wrong password, refuses to start.
+func TestRedisOverTLSWithPassword(t *testing.T) {
+	srv := redistest.StartTLS(t)
+	if _, err := redistest.Do(srv.Addr(), "CONFIG", "SET", "requirepass", "s3cret"); err != nil {
+		t.Fatal(err)
+	}
+	// The certificate is self-signed: skip_verify (a rueidis parameter).
+	// A deployment gives its CA to the process (SSL_CERT_FILE) instead.
+	url := "rediss://:s3cret@" + srv.TLSAddr() + "/?skip_verify=true"
+	for bad, want := range map[string]string{
+		"redis://:s3cret@" + srv.TLSAddr():                        "unavailable",
+		"rediss://:wrong@" + srv.TLSAddr() + "/?skip_verify=true": "unavailable",
+	} {
+		if _, err := server.New(server.Config{Addr: "127.0.0.1:0", Dev: true, RedisURL: bad}); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want an error mentioning %q", bad, err, want)
+		}
+	}
+	h := start(t, func(cfg *server.Config) { cfg.RedisURL = url })
+	h.online("alice", "web")
+	code, body := h.api("GET", "/v1/presence/alice", nil, "")
+	var p presence.Presence
+	if code != 200 || json.Unmarshal(body, &p) != nil || p.Status != presence.StatusOnline {
+		t.Fatalf("GET alice = %d %s", code, body)
+	}
+}
