@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/presenced/presenced/fakeclock"
+	"github.com/presenced/presenced/internal/fakeclock"
 	"github.com/presenced/presenced/memstore"
 	"github.com/presenced/presenced/presence"
 )

@@ -5,7 +5,7 @@ import (
 
 	"github.com/presenced/presenced/hub"
 	"github.com/presenced/presenced/localbus"
-	"github.com/presenced/presenced/storetest"
+	"github.com/presenced/presenced/internal/storetest"
 )
 
 func TestBusContract(t *testing.T) {

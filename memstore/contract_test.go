@@ -5,7 +5,7 @@ import (
 
 	"github.com/presenced/presenced/hub"
 	"github.com/presenced/presenced/memstore"
-	"github.com/presenced/presenced/storetest"
+	"github.com/presenced/presenced/internal/storetest"
 )
 
 func TestStoreContract(t *testing.T) {

@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/presenced/presenced/hub"
-	"github.com/presenced/presenced/hub/roomstoretest"
+	"github.com/presenced/presenced/internal/roomstoretest"
 	"github.com/presenced/presenced/memstore"
 )
 

@@ -4,9 +4,9 @@ import (
 	"testing"
 
 	"github.com/presenced/presenced/hub"
-	"github.com/presenced/presenced/hub/roomstoretest"
+	"github.com/presenced/presenced/internal/roomstoretest"
 	"github.com/presenced/presenced/privacy"
-	"github.com/presenced/presenced/storetest"
+	"github.com/presenced/presenced/internal/storetest"
 )
 
 func TestStoreContract(t *testing.T) {

@@ -4,7 +4,7 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/presenced/presenced/redistest"
+	"github.com/presenced/presenced/internal/redistest"
 )
 
 // TestSlotMatchesRedis compares our slot function with the server's.

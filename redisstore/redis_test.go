@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/presence"
-	"github.com/presenced/presenced/redistest"
-	"github.com/presenced/presenced/storetest"
+	"github.com/presenced/presenced/internal/redistest"
+	"github.com/presenced/presenced/internal/storetest"
 )
 
 func ctx(t *testing.T) context.Context {

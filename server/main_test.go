@@ -5,7 +5,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/presenced/presenced/redistest"
+	"github.com/presenced/presenced/internal/redistest"
 )
 
 // One Redis Cluster serves every multi-node test of the package; each test

@@ -11,7 +11,7 @@ import (
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/protocol"
 	"github.com/presenced/presenced/redisstore"
-	"github.com/presenced/presenced/redistest"
+	"github.com/presenced/presenced/internal/redistest"
 )
 
 // TestRedisRoomLeaveSurvivesItsMasterFreezing freezes the Redis master

@@ -7,7 +7,7 @@ import (
 
 	"github.com/presenced/presenced/client"
 	"github.com/presenced/presenced/protocol"
-	"github.com/presenced/presenced/redistest"
+	"github.com/presenced/presenced/internal/redistest"
 	"github.com/presenced/presenced/server"
 )
 

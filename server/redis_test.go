@@ -11,10 +11,10 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/presenced/presenced/client"
-	"github.com/presenced/presenced/fakeclock"
+	"github.com/presenced/presenced/internal/fakeclock"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/protocol"
-	"github.com/presenced/presenced/redistest"
+	"github.com/presenced/presenced/internal/redistest"
 	"github.com/presenced/presenced/server"
 )
 

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/internal/testproc"
-	"github.com/presenced/presenced/redistest"
+	"github.com/presenced/presenced/internal/redistest"
 )
 
 // The binary under test, built once, and the Redis Cluster the tests

@@ -20,7 +20,7 @@ import (
 
 	"github.com/presenced/presenced/client"
 	"github.com/presenced/presenced/redisstore"
-	"github.com/presenced/presenced/redistest"
+	"github.com/presenced/presenced/internal/redistest"
 )
 
 // Bench sizes.
