@@ -1,6 +1,6 @@
 GO ?= go
 
-.PHONY: run test build vet bench bench-smoke
+.PHONY: run test build vet bench bench-smoke soak
 
 # Run a node on the embedded store (./data), in development mode.
 run:
@@ -29,3 +29,11 @@ bench:
 bench-smoke:
 	$(GO) build -o bin/ ./cmd/presenced ./cmd/presenced-bench
 	bin/presenced-bench suite --server-bin bin/presenced --size quick --runs 1
+
+# The soak (docs/reliability.md): a mixed workload for SOAK_DURATION on one
+# node on the embedded store, then on three nodes over a 3-master Redis
+# Cluster, each with a node restart; checks that nothing fails that should
+# not and that every node returns to its footprint. Not part of `make test`.
+SOAK_DURATION ?= 10m
+soak:
+	PRESENCED_SOAK=1 PRESENCED_SOAK_DURATION=$(SOAK_DURATION) $(GO) test -count=1 -run Soak -v -timeout 60m ./internal/multinode

@@ -103,7 +103,8 @@ type node struct {
 	done chan struct{}
 }
 
-// startNode runs presenced on a free port against redisURL.
+// startNode runs presenced on a free port against redisURL, or on the
+// embedded store when redisURL is empty.
 func startNode(t *testing.T, name, redisURL string, extra ...string) *node {
 	t.Helper()
 	logPath := filepath.Join(t.TempDir(), name+".log")
@@ -111,12 +112,15 @@ func startNode(t *testing.T, name, redisURL string, extra ...string) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	args := append([]string{
-		"--addr", "127.0.0.1:0", "--dev", "--api-key", apiKey, "--redis-url", redisURL,
+	args := []string{"--addr", "127.0.0.1:0", "--dev", "--api-key", apiKey}
+	if redisURL != "" { // else the embedded store, in the --data-dir of extra
+		args = append(args, "--redis-url", redisURL)
+	}
+	args = append(append(args,
 		"--heartbeat-interval", interval.String(), "--heartbeat-ttl", ttl.String(), "--offline-grace", grace.String(),
 		"--rate-limit", "1000", "--rate-burst", "1000",
 		"--log-format", "json", "--shutdown-timeout", "3s",
-	}, extra...)
+	), extra...)
 	cmd := exec.Command(binary, args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
