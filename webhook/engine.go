@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -34,9 +35,11 @@ type Engine struct {
 type target struct {
 	url, label string
 	failing    bool
-	inflight   int
-	pending    prometheus.Gauge
-	latency    prometheus.Observer
+	// inflight counts the events handed to this target's goroutine and
+	// not yet acknowledged; Drain reads it.
+	inflight atomic.Int64
+	pending  prometheus.Gauge
+	latency  prometheus.Observer
 }
 
 // message is a batch of events, signed and retried whole.
@@ -86,6 +89,32 @@ func (e *Engine) Close() {
 	e.wg.Wait()
 }
 
+// Drain waits until every event queued so far is delivered or dropped, or
+// ctx ends: a stopping node gives its receivers a chance to get what its
+// in-memory outbox holds.
+func (e *Engine) Drain(ctx context.Context) error {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		idle := true
+		for _, t := range e.targets {
+			n := t.inflight.Load()
+			if b, ok := e.cfg.Outbox.(Backlogger); ok {
+				n += int64(b.Backlog(t.url))
+			}
+			idle = idle && n == 0
+		}
+		if idle {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
 func (e *Engine) run(t *target) {
 	for {
 		msg, ok := e.form(t)
@@ -127,7 +156,7 @@ func (e *Engine) form(t *target) (*message, bool) {
 			}
 			e.log.Warn("webhook outbox unreadable; retrying", "url", t.label, "err", err)
 		}
-		t.inflight += len(got)
+		t.inflight.Add(int64(len(got)))
 		evs = append(evs, e.dropExpired(t, got)...)
 		e.updatePending(t)
 		if len(evs) >= e.cfg.BatchMax {
@@ -294,12 +323,12 @@ func (e *Engine) ack(t *target, evs []Event) {
 	if err := e.cfg.Outbox.Ack(e.ctx, t.url, ids); err != nil && e.ctx.Err() == nil {
 		e.log.Warn("webhook outbox acknowledgement failed; the events may be delivered again", "url", t.label, "err", err)
 	}
-	t.inflight -= len(evs)
+	t.inflight.Add(-int64(len(evs)))
 	e.updatePending(t)
 }
 
 func (e *Engine) updatePending(t *target) {
-	n := t.inflight
+	n := int(t.inflight.Load())
 	if b, ok := e.cfg.Outbox.(Backlogger); ok {
 		n += b.Backlog(t.url)
 	}

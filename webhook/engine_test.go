@@ -14,6 +14,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/presenced/presenced/internal/poll"
+	"github.com/presenced/presenced/internal/webhooktest"
 	"github.com/presenced/presenced/metrics"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/webhook"
@@ -53,14 +54,14 @@ func statusEvent(user string, v uint64, at time.Time) webhook.Event {
 // checkDelivered checks that every event of want arrived at least once,
 // that the events of each user arrived in order, and that a message id
 // always carried the same events.
-func checkDelivered(t *testing.T, got []delivery, want []webhook.Event) {
+func checkDelivered(t *testing.T, got []webhooktest.Delivery, want []webhook.Event) {
 	t.Helper()
 	seen := map[string]bool{}
 	last := map[string]uint64{}
 	msgs := map[string]string{}
 	for _, d := range got {
 		var ids []string
-		for _, ev := range d.msg.Events {
+		for _, ev := range d.Msg.Events {
 			ids = append(ids, ev.ID)
 			if seen[ev.ID] {
 				continue
@@ -75,10 +76,10 @@ func checkDelivered(t *testing.T, got []delivery, want []webhook.Event) {
 			last[ev.UserID] = ev.Presence.V
 		}
 		key := strings.Join(ids, ",")
-		if prev, ok := msgs[d.msg.ID]; ok && prev != key {
-			t.Fatalf("message %s carried %s, then %s", d.msg.ID, prev, key)
+		if prev, ok := msgs[d.Msg.ID]; ok && prev != key {
+			t.Fatalf("message %s carried %s, then %s", d.Msg.ID, prev, key)
 		}
-		msgs[d.msg.ID] = key
+		msgs[d.Msg.ID] = key
 	}
 	for _, ev := range want {
 		if !seen[ev.ID] {
@@ -95,10 +96,10 @@ func added(ob *webhook.Memory, evs []webhook.Event) []webhook.Event {
 
 func TestDeliversSignedBatchesInOrder(t *testing.T) {
 	secret, key := newSecret(t)
-	rcv := newReceiver(t, secret)
-	ob := webhook.NewMemory([]string{rcv.srv.URL}, 0, nil)
+	rcv := webhooktest.NewReceiver(t, secret)
+	ob := webhook.NewMemory([]string{rcv.URL()}, 0, nil)
 	m := metrics.NewWebhooks(nil)
-	start(t, webhook.Config{URLs: []string{rcv.srv.URL}, Key: key, Outbox: ob, BatchMax: 100, Metrics: m})
+	start(t, webhook.Config{URLs: []string{rcv.URL()}, Key: key, Outbox: ob, BatchMax: 100, Metrics: m})
 	var want []webhook.Event
 	now := time.Now()
 	for v := uint64(1); v <= 250; v++ {
@@ -106,34 +107,34 @@ func TestDeliversSignedBatchesInOrder(t *testing.T) {
 	}
 	poll.Until(t, "250 events", func() bool {
 		n := 0
-		for _, d := range rcv.accepted() {
-			n += len(d.msg.Events)
+		for _, d := range rcv.Accepted() {
+			n += len(d.Msg.Events)
 		}
 		return n >= 250
 	})
-	got := rcv.accepted()
+	got := rcv.Accepted()
 	checkDelivered(t, got, want)
 	for _, d := range got {
-		if len(d.msg.Events) > 100 {
-			t.Fatalf("a message of %d events, at most 100 allowed", len(d.msg.Events))
+		if len(d.Msg.Events) > 100 {
+			t.Fatalf("a message of %d events, at most 100 allowed", len(d.Msg.Events))
 		}
 	}
-	if n := value(m.Delivered.WithLabelValues(rcv.srv.URL, "user.status")); n != 250 {
+	if n := value(m.Delivered.WithLabelValues(rcv.URL(), "user.status")); n != 250 {
 		t.Fatalf("delivered metric = %v, want 250", n)
 	}
-	poll.Until(t, "pending to drain", func() bool { return value(m.Pending.WithLabelValues(rcv.srv.URL)) == 0 })
+	poll.Until(t, "pending to drain", func() bool { return value(m.Pending.WithLabelValues(rcv.URL())) == 0 })
 }
 
 func TestFailingReceiverHoldsBackOnlyItsQueue(t *testing.T) {
 	secret, key := newSecret(t)
-	good := newReceiver(t, secret)
-	bad := newReceiver(t, secret)
+	good := webhooktest.NewReceiver(t, secret)
+	bad := webhooktest.NewReceiver(t, secret)
 	var recovered sync.WaitGroup
 	recovered.Add(1)
 	var mu sync.Mutex
 	healthy := false
 	// Three 500s, then hanging past the timeout until told to recover.
-	bad.respond = func(n int) int {
+	bad.Respond = func(n int) int {
 		mu.Lock()
 		defer mu.Unlock()
 		switch {
@@ -144,7 +145,7 @@ func TestFailingReceiverHoldsBackOnlyItsQueue(t *testing.T) {
 		}
 		return 0
 	}
-	urls := []string{good.srv.URL, bad.srv.URL}
+	urls := []string{good.URL(), bad.URL()}
 	ob := webhook.NewMemory(urls, 0, nil)
 	m := metrics.NewWebhooks(nil)
 	start(t, webhook.Config{URLs: urls, Key: key, Outbox: ob, BatchMax: 7, BatchWait: time.Millisecond,
@@ -158,16 +159,16 @@ func TestFailingReceiverHoldsBackOnlyItsQueue(t *testing.T) {
 		}
 	}
 	addRound()
-	poll.Until(t, "the failing receiver to hang", func() bool { return bad.requests() >= 5 })
+	poll.Until(t, "the failing receiver to hang", func() bool { return bad.Requests() >= 5 })
 	addRound()
 	poll.Until(t, "the healthy receiver to get everything", func() bool {
 		n := 0
-		for _, d := range good.accepted() {
-			n += len(d.msg.Events)
+		for _, d := range good.Accepted() {
+			n += len(d.Msg.Events)
 		}
 		return n >= len(want)
 	})
-	if len(bad.accepted()) != 0 {
+	if len(bad.Accepted()) != 0 {
 		t.Fatal("the failing receiver accepted something")
 	}
 	mu.Lock()
@@ -176,19 +177,19 @@ func TestFailingReceiverHoldsBackOnlyItsQueue(t *testing.T) {
 	addRound()
 	poll.Until(t, "the recovered receiver to get everything", func() bool {
 		seen := map[string]bool{}
-		for _, d := range bad.accepted() {
-			for _, ev := range d.msg.Events {
+		for _, d := range bad.Accepted() {
+			for _, ev := range d.Msg.Events {
 				seen[ev.ID] = true
 			}
 		}
 		return len(seen) == len(want)
 	})
-	checkDelivered(t, good.accepted(), want)
-	checkDelivered(t, bad.accepted(), want)
-	if n := value(m.Retried.WithLabelValues(bad.srv.URL, "user.status")); n == 0 {
+	checkDelivered(t, good.Accepted(), want)
+	checkDelivered(t, bad.Accepted(), want)
+	if n := value(m.Retried.WithLabelValues(bad.URL(), "user.status")); n == 0 {
 		t.Fatal("no retry counted")
 	}
-	if n := value(m.Retried.WithLabelValues(good.srv.URL, "user.status")); n != 0 {
+	if n := value(m.Retried.WithLabelValues(good.URL(), "user.status")); n != 0 {
 		t.Fatalf("the healthy receiver's events were retried %v times", n)
 	}
 }
@@ -207,17 +208,17 @@ func TestConnectionRefusedThenListening(t *testing.T) {
 		RetryMin: 5 * time.Millisecond, RetryMax: 20 * time.Millisecond})
 	want := added(ob, []webhook.Event{statusEvent("ann", 1, time.Now()), statusEvent("ann", 2, time.Now())})
 	time.Sleep(50 * time.Millisecond) // let a few attempts be refused
-	rcv := newReceiver(t, secret)
-	rcv.srv.Close()
+	rcv := webhooktest.NewReceiver(t, secret)
+	rcv.Server.Close()
 	ln, err = net.Listen("tcp", addr)
 	if err != nil {
 		t.Skipf("cannot listen again on %s: %v", addr, err)
 	}
-	srv := &http.Server{Handler: http.HandlerFunc(rcv.serve)}
+	srv := &http.Server{Handler: rcv}
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
-	poll.Until(t, "delivery after the receiver starts", func() bool { return len(rcv.accepted()) > 0 })
-	checkDelivered(t, rcv.accepted(), want)
+	poll.Until(t, "delivery after the receiver starts", func() bool { return len(rcv.Accepted()) > 0 })
+	checkDelivered(t, rcv.Accepted(), want)
 }
 
 // fakeClock is a webhook.Clock whose timers fire when the test advances
@@ -272,14 +273,14 @@ func (c *fakeClock) waitTimer(t *testing.T, d time.Duration) {
 
 func TestBackoffIsExponentialUpToFiveMinutes(t *testing.T) {
 	secret, key := newSecret(t)
-	rcv := newReceiver(t, secret)
-	rcv.respond = func(int) int { return http.StatusServiceUnavailable }
+	rcv := webhooktest.NewReceiver(t, secret)
+	rcv.Respond = func(int) int { return http.StatusServiceUnavailable }
 	clk := &fakeClock{now: time.Now()}
-	rcv.now = clk.Now
+	rcv.Now = clk.Now
 	var bounds []time.Duration
 	var mu sync.Mutex
-	ob := webhook.NewMemory([]string{rcv.srv.URL}, 0, nil)
-	start(t, webhook.Config{URLs: []string{rcv.srv.URL}, Key: key, Outbox: ob, Clock: clk, BatchWait: -1,
+	ob := webhook.NewMemory([]string{rcv.URL()}, 0, nil)
+	start(t, webhook.Config{URLs: []string{rcv.URL()}, Key: key, Outbox: ob, Clock: clk, BatchWait: -1,
 		PollInterval: time.Hour,
 		Jitter: func(max time.Duration) time.Duration {
 			mu.Lock()
@@ -290,10 +291,10 @@ func TestBackoffIsExponentialUpToFiveMinutes(t *testing.T) {
 	ob.Add(statusEvent("ann", 1, clk.Now()))
 	want := []time.Duration{1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300}
 	for i, w := range want {
-		poll.Until(t, "attempt", func() bool { return rcv.requests() == i+1 })
+		poll.Until(t, "attempt", func() bool { return rcv.Requests() == i+1 })
 		clk.waitTimer(t, w*time.Second)
 	}
-	poll.Until(t, "the last attempt", func() bool { return rcv.requests() == len(want)+1 })
+	poll.Until(t, "the last attempt", func() bool { return rcv.Requests() == len(want)+1 })
 	mu.Lock()
 	defer mu.Unlock()
 	for i, w := range want {
@@ -305,10 +306,10 @@ func TestBackoffIsExponentialUpToFiveMinutes(t *testing.T) {
 
 func TestMaxAgeDropsAndCounts(t *testing.T) {
 	secret, key := newSecret(t)
-	rcv := newReceiver(t, secret)
+	rcv := webhooktest.NewReceiver(t, secret)
 	var mu sync.Mutex
 	failing := true
-	rcv.respond = func(int) int {
+	rcv.Respond = func(int) int {
 		mu.Lock()
 		defer mu.Unlock()
 		if failing {
@@ -317,23 +318,23 @@ func TestMaxAgeDropsAndCounts(t *testing.T) {
 		return http.StatusOK
 	}
 	clk := &fakeClock{now: time.Now()}
-	rcv.now = clk.Now
-	ob := webhook.NewMemory([]string{rcv.srv.URL}, 0, nil)
+	rcv.Now = clk.Now
+	ob := webhook.NewMemory([]string{rcv.URL()}, 0, nil)
 	m := metrics.NewWebhooks(nil)
-	start(t, webhook.Config{URLs: []string{rcv.srv.URL}, Key: key, Outbox: ob, Clock: clk, BatchWait: -1,
+	start(t, webhook.Config{URLs: []string{rcv.URL()}, Key: key, Outbox: ob, Clock: clk, BatchWait: -1,
 		PollInterval: time.Hour, MaxAge: 10 * time.Second, RetryMin: 4 * time.Second, RetryMax: 4 * time.Second,
 		Jitter: func(max time.Duration) time.Duration { return max }, Metrics: m})
-	dropped := func(typ string) float64 { return value(m.Dropped.WithLabelValues(rcv.srv.URL, typ)) }
+	dropped := func(typ string) float64 { return value(m.Dropped.WithLabelValues(rcv.URL(), typ)) }
 	ob.Add(webhook.Event{Type: webhook.RoomOccupied, TimeMS: clk.Now().UnixMilli(), Room: "r"})
 	for i := 1; i <= 3; i++ { // attempts at 0s, 4s, 8s
-		poll.Until(t, "attempt", func() bool { return rcv.requests() == i })
+		poll.Until(t, "attempt", func() bool { return rcv.Requests() == i })
 		clk.waitTimer(t, 4*time.Second)
 	}
 	poll.Until(t, "the drop", func() bool { return dropped("room.occupied") == 1 })
-	if n := rcv.requests(); n != 3 {
+	if n := rcv.Requests(); n != 3 {
 		t.Fatalf("%d attempts, want 3 (the fourth would be past the maximum age)", n)
 	}
-	if n := ob.Backlog(rcv.srv.URL); n != 0 {
+	if n := ob.Backlog(rcv.URL()); n != 0 {
 		t.Fatalf("backlog %d after the drop", n)
 	}
 	// An event already too old when read is dropped unsent; the queue goes
@@ -343,8 +344,8 @@ func TestMaxAgeDropsAndCounts(t *testing.T) {
 	mu.Unlock()
 	ob.Add(webhook.Event{Type: webhook.RoomVacated, TimeMS: clk.Now().Add(-time.Minute).UnixMilli(), Room: "r"},
 		webhook.Event{Type: webhook.RoomOccupied, TimeMS: clk.Now().UnixMilli(), Room: "r2"})
-	poll.Until(t, "the fresh event", func() bool { return len(rcv.accepted()) == 1 })
-	if ev := rcv.accepted()[0].msg.Events; len(ev) != 1 || ev[0].Room != "r2" {
+	poll.Until(t, "the fresh event", func() bool { return len(rcv.Accepted()) == 1 })
+	if ev := rcv.Accepted()[0].Msg.Events; len(ev) != 1 || ev[0].Room != "r2" {
 		t.Fatalf("delivered %+v, want only r2's event", ev)
 	}
 	if dropped("room.vacated") != 1 {

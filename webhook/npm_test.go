@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/internal/poll"
+	"github.com/presenced/presenced/internal/webhooktest"
 	"github.com/presenced/presenced/webhook"
 )
 
@@ -48,37 +49,37 @@ func TestStandardWebhooksNPM(t *testing.T) {
 		t.Skipf("npm could not install standardwebhooks (offline?): %v\n%s", err, out)
 	}
 	secret, key := newSecret(t)
-	rcv := newReceiver(t, secret)
-	ob := webhook.NewMemory([]string{rcv.srv.URL}, 0, nil)
-	start(t, webhook.Config{URLs: []string{rcv.srv.URL}, Key: key, Outbox: ob})
+	rcv := webhooktest.NewReceiver(t, secret)
+	ob := webhook.NewMemory([]string{rcv.URL()}, 0, nil)
+	start(t, webhook.Config{URLs: []string{rcv.URL()}, Key: key, Outbox: ob})
 	ob.Add(statusEvent("ann", 1, time.Now()), statusEvent("bob", 2, time.Now()))
-	poll.Until(t, "a delivery", func() bool { return len(rcv.accepted()) > 0 })
-	d := rcv.accepted()[0]
+	poll.Until(t, "a delivery", func() bool { return len(rcv.Accepted()) > 0 })
+	d := rcv.Accepted()[0]
 
 	var in bytes.Buffer
 	line := func(body string) {
 		hs := map[string]string{}
 		for _, k := range []string{"webhook-id", "webhook-timestamp", "webhook-signature"} {
-			hs[k] = d.header.Get(k)
+			hs[k] = d.Header.Get(k)
 		}
 		b, _ := json.Marshal(map[string]any{"secret": secret, "headers": hs, "body": body})
 		in.Write(append(b, '\n'))
 	}
-	line(string(d.body))
-	line(strings.Replace(string(d.body), `"ann"`, `"eve"`, 1))
+	line(string(d.Body))
+	line(strings.Replace(string(d.Body), `"ann"`, `"eve"`, 1))
 	script := filepath.Join(dir, "verify.js")
 	if err := os.WriteFile(script, []byte(verifyScript), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(node, script)
 	cmd.Dir = dir
-	cmd.Stdin = &in
+	cmd.Stdin = bytes.NewReader(in.Bytes())
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("node: %v\n%s", err, out)
 	}
 	got := strings.Split(strings.TrimSpace(string(out)), "\n")
-	if len(got) != 2 || got[0] != "ok "+d.msg.ID || !strings.HasPrefix(got[1], "bad ") {
+	if len(got) != 2 || got[0] != "ok "+d.Msg.ID || !strings.HasPrefix(got[1], "bad ") {
 		t.Fatalf("standardwebhooks said %q; want the delivery accepted and the tampered copy refused", got)
 	}
 }
