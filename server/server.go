@@ -146,7 +146,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	trans := newTransitions(wh.add(), wh.types, clockNow(cfg.Clock))
-	be.store, be.rooms = trans.store(be.store), trans.roomStore(be.rooms)
+	if wh.outbox != nil || cfg.RedisURL == "" { // on Redis the counters serve nothing yet
+		be.store, be.rooms = trans.store(be.store), trans.roomStore(be.rooms)
+	}
 	policy, err := privacy.NewCache(privacy.CacheConfig{Store: be.settings, Rules: rules, Logger: log})
 	if err != nil {
 		_ = be.close()

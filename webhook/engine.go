@@ -5,11 +5,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -194,14 +194,19 @@ func (e *Engine) newMessage(evs []Event) *message {
 		}
 	}
 	id := "msg_" + base64.RawURLEncoding.EncodeToString(h.Sum(nil)[:18])
-	body, err := json.Marshal(struct {
-		ID     string  `json:"id"`
-		TimeMS int64   `json:"time_ms"`
-		Events []Event `json:"events"`
-	}{id, e.cfg.Clock.Now().UnixMilli(), evs})
-	if err != nil {
-		panic(fmt.Sprintf("webhook: encoding events: %v", err)) // only plain fields: cannot fail
+	body := make([]byte, 0, 64+len(evs)*400)
+	body = append(body, `{"id":"`...)
+	body = append(body, id...)
+	body = append(body, `","time_ms":`...)
+	body = strconv.AppendInt(body, e.cfg.Clock.Now().UnixMilli(), 10)
+	body = append(body, `,"events":[`...)
+	for i := range evs {
+		if i > 0 {
+			body = append(body, ',')
+		}
+		body = evs[i].AppendJSON(body)
 	}
+	body = append(body, "]}"...)
 	return &message{id: id, body: body, events: evs, oldest: oldest}
 }
 

@@ -1,7 +1,9 @@
 package webhook_test
 
 import (
+	"bytes"
 	"encoding/base64"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -140,5 +142,23 @@ func TestSecretRoundTrip(t *testing.T) {
 	got := webhook.Signature(exKey, "msg_p5jXN8AQM9LWM0D4loKWxJek", time.Unix(1614265330, 0), []byte(`{"test": 2432232314}`))
 	if got != "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=" {
 		t.Fatalf("signature %s", got)
+	}
+}
+
+func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
+	p := presence.Presence{UserID: "ann\u2028\"x", Status: presence.StatusBusy, CustomStatus: "<b>&", LastSeen: time.UnixMilli(1790000000123),
+		Devices: []presence.Device{{Device: "web"}}, V: 7}
+	for _, ev := range []webhook.Event{
+		{ID: "evt_1", Type: webhook.UserStatus, TimeMS: 1790000000123, UserID: p.UserID, Presence: &p},
+		{ID: "evt_2", Type: webhook.RoomOccupied, TimeMS: 5, Room: "doc:\\1"},
+		{ID: "evt_3", Type: webhook.RoomMemberLeft, TimeMS: 5, Room: "r", UserID: "é"},
+	} {
+		want, err := json.Marshal(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := ev.AppendJSON(nil); !bytes.Equal(got, want) {
+			t.Errorf("AppendJSON\n%s\nencoding/json\n%s", got, want)
+		}
 	}
 }

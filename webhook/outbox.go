@@ -146,6 +146,13 @@ func (m *Memory) Ack(_ context.Context, target string, ids []string) error {
 	if q == nil || len(ids) == 0 {
 		return nil
 	}
+	// The engine acknowledges what it was handed, in order: the head of
+	// the queue, removed without looking at the rest.
+	if n := len(ids); n <= q.handed && isHead(q.evs, ids) {
+		clear(q.evs[:n])
+		q.evs, q.handed = q.evs[n:], q.handed-n
+		return nil
+	}
 	gone := make(map[string]struct{}, len(ids))
 	for _, id := range ids {
 		gone[id] = struct{}{}
@@ -164,6 +171,16 @@ func (m *Memory) Ack(_ context.Context, target string, ids []string) error {
 	clear(q.evs[len(kept):])
 	q.evs, q.handed = kept, handed
 	return nil
+}
+
+// isHead reports whether ids are the ids of the first len(ids) events.
+func isHead(evs []Event, ids []string) bool {
+	for i, id := range ids {
+		if evs[i].ID != id {
+			return false
+		}
+	}
+	return true
 }
 
 // Notify returns the channel that receives when events are added.

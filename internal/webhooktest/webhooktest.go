@@ -88,6 +88,8 @@ type Receiver struct {
 	// Respond returns the status for the n-th request (from 1); 0 hangs
 	// until the client gives up.
 	Respond func(n int) int
+	// failWith, when not 0, answers every request (see Fail).
+	failWith int
 }
 
 // NewReceiver starts a receiver of messages signed with secret.
@@ -129,6 +131,9 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if r.Respond != nil {
 		status = r.Respond(n)
 	}
+	if r.failWith != 0 {
+		status = r.failWith
+	}
 	if status == 0 {
 		r.mu.Unlock()
 		<-req.Context().Done()
@@ -139,6 +144,14 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	r.mu.Unlock()
 	w.WriteHeader(status)
+}
+
+// Fail makes the receiver answer every request with status from now on;
+// 0 makes it answer as before.
+func (r *Receiver) Fail(status int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.failWith = status
 }
 
 // Accepted returns the deliveries answered with 2xx so far.
