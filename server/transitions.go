@@ -66,7 +66,9 @@ func (t *transitions) emit(evs []webhook.Event) {
 	}
 }
 
-// store wraps s, keeping its optional StateReader.
+// store wraps s, keeping its optional StateReader. The hub finds a store's
+// optional abilities by type assertion: one added to hub.Store's family
+// must be forwarded here too, or the hub will not see it.
 func (t *transitions) store(s hub.Store) hub.Store {
 	w := &watchedStore{Store: s, t: t}
 	if r, ok := s.(hub.StateReader); ok {

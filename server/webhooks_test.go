@@ -261,3 +261,37 @@ func TestRedisWebhooksOnceAndRoomControlAcrossNodes(t *testing.T) {
 		t.Fatalf("%d events delivered, %d distinct: some were sent by both nodes", n, k.read)
 	}
 }
+
+// TestRemovedFromALargeRoomIsSummarised removes a member of a room past
+// the announce limit: the others learn it from the next room_summary.
+func TestRemovedFromALargeRoomIsSummarised(t *testing.T) {
+	h := start(t, func(c *server.Config) { c.Rooms.RoomAnnounceMax = 2 })
+	conns := h.inRoom("big", "a", "b")
+	a := conns[0]
+	for _, u := range []string{"c", "d"} {
+		h.join(h.dial(u, "web"), "big", nil)
+	}
+	h.advance(2*time.Second, time.Second, a)
+	if s := h.roomMsg(a, protocol.TypeRoomSummary); s.Count != 4 {
+		t.Fatalf("summary = %+v", s)
+	}
+	c := h.dial("c", "tab")
+	h.join(c, "big", nil)
+	if code, body := h.api(http.MethodDelete, "/v1/rooms/big/members/c", nil, ""); code != http.StatusNoContent {
+		t.Fatalf("DELETE: %d %s", code, body)
+	}
+	for {
+		m := h.next(c)
+		if m.Type == protocol.TypeRoomRemoved {
+			break
+		}
+		if m.Type != protocol.TypeRoomSummary {
+			t.Fatalf("c got %s", m.Raw)
+		}
+	}
+	h.quiet(a)
+	h.advance(2*time.Second, time.Second, a)
+	if s := h.roomMsg(a, protocol.TypeRoomSummary); s.Count != 3 || !slices.Equal(s.Left, []string{"c"}) {
+		t.Fatalf("summary after the removal = %+v", s)
+	}
+}
