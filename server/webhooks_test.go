@@ -5,6 +5,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -143,8 +145,18 @@ func TestWebhooksEveryEventTypeAndRoomControl(t *testing.T) {
 			t.Fatalf("GET /v1/rooms%s: %d %s, want %s", q, code, body, want)
 		}
 	}
-	if code, _ := h.api(http.MethodGet, "/v1/rooms?limit=0", nil, ""); code != http.StatusBadRequest {
-		t.Fatalf("limit=0: %d", code)
+	for _, q := range []string{"limit=0", "limit=1001", "limit=x", "prefix=" + strings.Repeat("p", 201), "after=" + strings.Repeat("a", 201)} {
+		if code, _ := h.api(http.MethodGet, "/v1/rooms?"+q, nil, ""); code != http.StatusBadRequest {
+			t.Fatalf("GET /v1/rooms?%.20s…: %d, want 400", q, code)
+		}
+	}
+	for _, path := range []string{"/v1/rooms", "/v1/stats"} {
+		if code, _ := h.api(http.MethodGet, path, nil, signAt(t, "alice", t0.Add(time.Hour))); code != http.StatusForbidden {
+			t.Fatalf("a user token read %s: %d", path, code)
+		}
+		if code, _ := h.api(http.MethodGet, path, nil, "-"); code != http.StatusUnauthorized {
+			t.Fatalf("no credentials read %s: %d", path, code)
+		}
 	}
 	checkStats(t, h, `{"online_users":3,"sessions":4,"connections":4,"rooms":2,"node_connections":4}`)
 
@@ -188,6 +200,20 @@ func checkStats(t *testing.T, h *harness, want string) {
 	code, body := h.api(http.MethodGet, "/v1/stats", nil, "")
 	if code != http.StatusOK || strings.TrimSpace(string(body)) != want {
 		t.Fatalf("GET /v1/stats: %d %s, want %s", code, body, want)
+	}
+}
+
+func TestWebhookSecretFromFile(t *testing.T) {
+	secret, _ := webhook.NewSecret()
+	path := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := start(t, func(c *server.Config) {
+		c.Webhook = server.WebhookConfig{URLs: []string{"http://127.0.0.1:9/hooks"}, SecretFile: path}
+	})
+	if code, _ := h.api(http.MethodGet, "/healthz", nil, ""); code != http.StatusOK {
+		t.Fatalf("healthz %d", code)
 	}
 }
 
