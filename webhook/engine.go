@@ -36,7 +36,7 @@ type target struct {
 	url, label string
 	failing    bool
 	// inflight counts the events handed to this target's goroutine and
-	// not yet acknowledged; Drain reads it.
+	// not yet acknowledged, for outboxes that keep no count.
 	inflight atomic.Int64
 	pending  prometheus.Gauge
 	latency  prometheus.Observer
@@ -98,11 +98,7 @@ func (e *Engine) Drain(ctx context.Context) error {
 	for {
 		idle := true
 		for _, t := range e.targets {
-			n := t.inflight.Load()
-			if b, ok := e.cfg.Outbox.(Backlogger); ok {
-				n += int64(b.Backlog(t.url))
-			}
-			idle = idle && n == 0
+			idle = idle && e.pending(t) == 0
 		}
 		if idle {
 			return nil
@@ -332,10 +328,15 @@ func (e *Engine) ack(t *target, evs []Event) {
 	e.updatePending(t)
 }
 
-func (e *Engine) updatePending(t *target) {
-	n := int(t.inflight.Load())
+func (e *Engine) updatePending(t *target) { t.pending.Set(float64(e.pending(t))) }
+
+// pending is how many of t's events await delivery: the outbox's count
+// when it keeps one (the events it handed out are counted until
+// acknowledged, so nothing is missed between the two), else those handed
+// to this engine.
+func (e *Engine) pending(t *target) int {
 	if b, ok := e.cfg.Outbox.(Backlogger); ok {
-		n += b.Backlog(t.url)
+		return b.Backlog(t.url)
 	}
-	t.pending.Set(float64(n))
+	return int(t.inflight.Load())
 }

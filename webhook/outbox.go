@@ -37,7 +37,8 @@ type Notifier interface {
 }
 
 // Backlogger is an optional ability of an Outbox: how many of target's
-// events wait to be handed out, for the pending metric.
+// events are not acknowledged yet, handed out or not, for the pending
+// metric and Engine.Drain.
 type Backlogger interface {
 	Backlog(target string) int
 }
@@ -193,12 +194,12 @@ func (m *Memory) Notify(target string) <-chan struct{} {
 	return nil
 }
 
-// Backlog returns how many of target's events were not handed out yet.
+// Backlog returns how many of target's events are not acknowledged.
 func (m *Memory) Backlog(target string) int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if q := m.queues[target]; q != nil {
-		return len(q.evs) - q.handed
+		return len(q.evs)
 	}
 	return 0
 }
