@@ -151,7 +151,7 @@ func TestFailingReceiverHoldsBackOnlyItsQueue(t *testing.T) {
 	ob := webhook.NewMemory(urls, 0, nil)
 	m := metrics.NewWebhooks(nil)
 	start(t, webhook.Config{URLs: urls, Key: key, Outbox: ob, BatchMax: 7, BatchWait: time.Millisecond,
-		Timeout: 100 * time.Millisecond, RetryMin: 5 * time.Millisecond, RetryMax: 20 * time.Millisecond, Metrics: m})
+		Timeout: time.Second, RetryMin: 5 * time.Millisecond, RetryMax: 20 * time.Millisecond, Metrics: m})
 	var want []webhook.Event
 	v := uint64(0)
 	addRound := func() {
@@ -161,7 +161,7 @@ func TestFailingReceiverHoldsBackOnlyItsQueue(t *testing.T) {
 		}
 	}
 	addRound()
-	poll.Until(t, "the failing receiver to hang", func() bool { return bad.Requests() >= 5 })
+	poll.Until(t, "the failing receiver to hang", func() bool { return bad.Requests() >= 4 })
 	addRound()
 	poll.Until(t, "the healthy receiver to get everything", func() bool {
 		n := 0
