@@ -22,8 +22,16 @@ var errNotMember = errors.New("not a member")
 // connections is sent room_removed. It fails with not_found when the user
 // is not a member.
 //
+// The member record goes before the sessions stop listing the room: if
+// the second step fails (503), the sessions still list a room they are not
+// in, which their end finds nothing to do about; the other order could
+// leave a member record that no session end would remove.
+//
 // A connection joining the room at the same moment may stay in it: the
-// removal applies to the membership it finds.
+// removal applies to the membership it finds. A node that misses the
+// removal on the room's channel (a Redis outage at that moment) leaves its
+// connections of the user attached to the room locally until they leave
+// or close; the membership itself is gone for everyone.
 func (h *Hub) RemoveRoomMember(ctx context.Context, room, userID string) error {
 	rs, err := h.roomStore()
 	if err != nil {
