@@ -3,6 +3,7 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/subtle"
 	"log/slog"
 	"net/http"
@@ -38,6 +39,8 @@ type Config struct {
 	Ready    func() error
 	Gatherer prometheus.Gatherer
 	Logger   *slog.Logger
+	// Stats answers GET /v1/stats; nil answers unavailable.
+	Stats func(ctx context.Context) (Stats, error)
 }
 
 // API is the HTTP API.
@@ -66,6 +69,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	})
 	mux.HandleFunc("GET /readyz", a.readyz)
 	a.registerRooms(mux)
+	a.registerControl(mux)
 	if a.cfg.Gatherer != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(a.cfg.Gatherer, promhttp.HandlerOpts{}))
 	}

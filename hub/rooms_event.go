@@ -114,6 +114,8 @@ func (h *Hub) receiveRoom(name string, payload []byte) {
 		rt.mu.Unlock()
 	case kindCursor:
 		h.deliverCursor(rt, &ev)
+	case kindRemoved:
+		h.removedHere(name, ev.User)
 	}
 }
 

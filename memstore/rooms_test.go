@@ -11,3 +11,7 @@ import (
 func TestRoomStoreContract(t *testing.T) {
 	roomstoretest.Run(t, func(*testing.T) hub.RoomStore { return memstore.NewRooms() })
 }
+
+func TestRoomListerContract(t *testing.T) {
+	roomstoretest.RunLister(t, func(*testing.T) hub.RoomStore { return memstore.NewRooms() })
+}

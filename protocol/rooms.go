@@ -20,6 +20,9 @@ const (
 	TypeRoomLeave   = "room_leave"
 	TypeRoomUpdate  = "room_update"
 	TypeRoomSummary = "room_summary"
+	// TypeRoomRemoved tells a connection a backend took its user out of
+	// the room: {"type":"room_removed","room":…}.
+	TypeRoomRemoved = "room_removed"
 )
 
 // RoomFields are the fields of the room messages, embedded in

@@ -53,6 +53,9 @@ func TestRoomsContract(t *testing.T) {
 			roomstoretest.Run(t, func(t *testing.T) hub.RoomStore {
 				return openNodes(t, url, 1, nil)[0].Rooms
 			})
+			roomstoretest.RunLister(t, func(t *testing.T) hub.RoomStore {
+				return openNodes(t, url, 1, nil)[0].Rooms
+			})
 		})
 	}
 }

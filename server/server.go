@@ -66,6 +66,8 @@ type Config struct {
 	// redisstore.ParseURL) so that several nodes serve one user base.
 	// Empty means the embedded single-node store under DataDir.
 	RedisURL string
+	// Webhook configures webhook delivery; without a URL none is sent.
+	Webhook WebhookConfig
 
 	// Clock drives every timed rule. Nil means the system clock.
 	Clock presence.Clock
@@ -87,6 +89,9 @@ type Server struct {
 	http *http.Server
 	ln   net.Listener
 	done chan error
+	// trans watches the store writes for webhooks and stats; wh delivers.
+	trans *transitions
+	wh    *webhooks
 }
 
 // New builds a node and starts listening. Serving starts with Start.
@@ -131,10 +136,18 @@ func New(cfg Config) (*Server, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg)
+	wh, err := openWebhooks(&cfg.Webhook, metrics.NewWebhooks(reg), log)
+	if err != nil {
+		return nil, err
+	}
 
 	be, err := openBackend(&cfg, log)
 	if err != nil {
 		return nil, err
+	}
+	trans := newTransitions(wh.add(), wh.types, clockNow(cfg.Clock))
+	if wh.outbox != nil || cfg.RedisURL == "" { // on Redis the counters serve nothing yet
+		be.store, be.rooms = trans.store(be.store), trans.roomStore(be.rooms)
 	}
 	policy, err := privacy.NewCache(privacy.CacheConfig{Store: be.settings, Rules: rules, Logger: log})
 	if err != nil {
@@ -154,7 +167,7 @@ func New(cfg Config) (*Server, error) {
 		TickInterval:      cfg.TickInterval,
 		Logger:            log,
 		Metrics:           m,
-		RoomConfig:        roomConfig(cfg.Rooms, be.rooms),
+		RoomConfig:        roomConfig(cfg.Rooms, be.rooms, trans),
 	})
 	if err != nil {
 		_ = be.close()
@@ -176,7 +189,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /v1/ws", gw)
-	httpapi.New(httpapi.Config{Hub: h, Privacy: sv, APIKey: cfg.APIKey, Verifier: verifier, Ready: be.ready, Gatherer: reg, Logger: log}).Register(mux)
+	s := &Server{cfg: cfg, log: log, hub: h, gw: gw, be: be, done: make(chan error, 1), trans: trans, wh: wh}
+	httpapi.New(httpapi.Config{Hub: h, Privacy: sv, APIKey: cfg.APIKey, Verifier: verifier, Ready: be.ready, Gatherer: reg, Logger: log,
+		Stats: s.stats}).Register(mux)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -185,16 +200,18 @@ func New(cfg Config) (*Server, error) {
 		_ = be.close()
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
-	s := &Server{
-		cfg: cfg, log: log, hub: h, gw: gw, be: be, ln: ln, done: make(chan error, 1),
-		http: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)},
-	}
+	s.ln = ln
+	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	return s, nil
 }
 
 // Start serves in the background.
 func (s *Server) Start() {
 	s.hub.Start()
+	if s.wh.engine != nil {
+		s.wh.engine.Start()
+		s.log.Info("webhooks on", "urls", len(s.cfg.Webhook.URLs), "events", s.wh.types)
+	}
 	go func() { s.done <- s.http.Serve(s.ln) }()
 	s.log.Info("presenced listening", "addr", s.Addr(),
 		"heartbeat_interval", s.hub.Config().HeartbeatInterval, "heartbeat_ttl", s.hub.Config().HeartbeatTTL,
@@ -220,6 +237,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		err = gerr
 	}
 	s.hub.Close()
+	if s.wh.engine != nil {
+		if derr := s.wh.engine.Drain(ctx); derr != nil {
+			s.log.Warn("webhook events left undelivered at shutdown", "err", derr)
+		}
+		s.wh.engine.Close()
+	}
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
@@ -227,6 +250,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		err = cerr
 	}
 	return err
+}
+
+// clockNow is clockFunc with the system clock for nil.
+func clockNow(c presence.Clock) func() time.Time {
+	if c == nil {
+		return time.Now
+	}
+	return c.Now
 }
 
 func clockFunc(c presence.Clock) func() time.Time {
@@ -238,12 +269,12 @@ func clockFunc(c presence.Clock) func() time.Time {
 
 // roomConfig fills in the room store unless given: the backend's (Redis,
 // shared by every node) or one in memory.
-func roomConfig(c hub.RoomConfig, backend hub.RoomStore) hub.RoomConfig {
+func roomConfig(c hub.RoomConfig, backend hub.RoomStore, t *transitions) hub.RoomConfig {
 	if c.Rooms == nil {
 		c.Rooms = backend
 	}
 	if c.Rooms == nil {
-		c.Rooms = memstore.NewRooms()
+		c.Rooms = t.roomStore(memstore.NewRooms())
 	}
 	return c
 }
@@ -253,6 +284,7 @@ var (
 	_ hub.StateReader = (*memstore.Store)(nil)
 	_ hub.StateReader = (*boltstore.Store)(nil)
 	_ hub.RoomStore   = (*memstore.Rooms)(nil)
+	_ hub.RoomLister  = (*memstore.Rooms)(nil)
 	_ hub.Bus         = (*localbus.Bus)(nil)
 	_ hub.Store       = (*redisstore.Store)(nil)
 	_ hub.Bus         = (*redisstore.Bus)(nil)

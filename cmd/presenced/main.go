@@ -25,6 +25,9 @@ func main() {
 }
 
 func run(args []string) error {
+	if len(args) > 0 && args[0] == "gen-webhook-secret" {
+		return genWebhookSecret(os.Stdout)
+	}
 	fs := flag.NewFlagSet("presenced", flag.ContinueOnError)
 	var cfg server.Config
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
@@ -51,6 +54,7 @@ func run(args []string) error {
 	fs.IntVar(&cfg.Rooms.MaxRoomsPerConnection, "max-rooms-per-connection", 100, "most rooms one connection may be in")
 	fs.IntVar(&cfg.Rooms.MaxRoomMembers, "max-room-members", 100000, "most members one room may have")
 	fs.StringVar(&cfg.RedisURL, "redis-url", "", "keep state in Redis shared by several nodes: redis://[user:pass@]host:port[/db], redis+cluster://h1:p1,h2:p2,... (rediss for TLS)")
+	webhookFlags(fs, &cfg.Webhook)
 	pprofAddr := fs.String("pprof-addr", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060); off when empty")
 	gcPercent := fs.Int("gc-percent", defaultGCPercent, "Go's GOGC for this process: the heap grows this many percent past live data before a collection (lower: less memory, more CPU)")
 	if err := applyEnv(fs); err != nil {
@@ -95,7 +99,11 @@ func applyEnv(fs *flag.FlagSet) error {
 	fs.VisitAll(func(f *flag.Flag) {
 		name := "PRESENCED_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
 		if v, ok := os.LookupEnv(name); ok && err == nil {
-			if e := f.Value.Set(v); e != nil {
+			set := f.Value.Set
+			if es, ok := f.Value.(envSetter); ok {
+				set = es.SetEnv
+			}
+			if e := set(v); e != nil {
 				err = fmt.Errorf("%s=%q: %w", name, v, e)
 			}
 		}

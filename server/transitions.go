@@ -1,0 +1,170 @@
+package server
+
+import (
+	"context"
+	"hash/maphash"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/presenced/presenced/hub"
+	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/webhook"
+)
+
+// transitions watches the store writes this node makes: it derives their
+// webhook events from each write's state before and after, and counts the
+// live sessions and the users holding them. Every write of a deployment
+// goes through one node's stores, so each event is produced once.
+//
+// It wraps the stores rather than the hub because the before and after it
+// needs are the ones the store committed (a write may run its function
+// again on a concurrent change); the events are added right after the
+// commit, so a crash between the two loses them: the outbox is in memory
+// until events are written in the same step as the change.
+type transitions struct {
+	// add queues events; nil when no webhook is configured.
+	add   func(evs ...webhook.Event)
+	types map[webhook.Type]bool
+	now   func() time.Time
+	// The counters start at zero: right for the embedded store, which ends
+	// every session when it opens; not for Redis, where other nodes write
+	// (see stats).
+	online, sessions atomic.Int64
+
+	seed         maphash.Seed
+	users, rooms [lockStripes]sync.Mutex
+}
+
+// lockStripes is how many locks order the events of concurrent writes:
+// writes of one user (or room) take the same lock from before the store
+// call until their events are queued, so that they are queued in the
+// order the store applied them.
+const lockStripes = 256
+
+func newTransitions(add func(evs ...webhook.Event), types []webhook.Type, now func() time.Time) *transitions {
+	t := &transitions{add: add, types: make(map[webhook.Type]bool), now: now, seed: maphash.MakeSeed()}
+	for _, ty := range types {
+		t.types[ty] = true
+	}
+	return t
+}
+
+func (t *transitions) lock(locks *[lockStripes]sync.Mutex, key string) *sync.Mutex {
+	return &locks[maphash.String(t.seed, key)%lockStripes]
+}
+
+func (t *transitions) emit(evs []webhook.Event) {
+	kept := evs[:0]
+	for _, ev := range evs {
+		if t.types[ev.Type] {
+			kept = append(kept, ev)
+		}
+	}
+	if len(kept) > 0 {
+		t.add(kept...)
+	}
+}
+
+// store wraps s, keeping its optional StateReader. The hub finds a store's
+// optional abilities by type assertion: one added to hub.Store's family
+// must be forwarded here too, or the hub will not see it.
+func (t *transitions) store(s hub.Store) hub.Store {
+	w := &watchedStore{Store: s, t: t}
+	if r, ok := s.(hub.StateReader); ok {
+		return struct {
+			*watchedStore
+			hub.StateReader
+		}{w, r}
+	}
+	return w
+}
+
+type watchedStore struct {
+	hub.Store
+	t *transitions
+}
+
+func (s *watchedStore) Update(ctx context.Context, userID string, fn func(st *presence.UserState) error) (presence.UserState, error) {
+	t := s.t
+	if t.add == nil {
+		var nb, na int
+		st, err := s.Store.Update(ctx, userID, func(st *presence.UserState) error {
+			b := len(st.Sessions)
+			if err := fn(st); err != nil {
+				return err
+			}
+			nb, na = b, len(st.Sessions)
+			return nil
+		})
+		if err == nil {
+			t.count(nb, na)
+		}
+		return st, err
+	}
+	mu := t.lock(&t.users, userID)
+	mu.Lock()
+	defer mu.Unlock()
+	var before, after presence.Presence
+	var nb, na int
+	st, err := s.Store.Update(ctx, userID, func(st *presence.UserState) error {
+		b, n := st.Fold(), len(st.Sessions)
+		if err := fn(st); err != nil {
+			return err
+		}
+		before, after, nb, na = b, st.Fold(), n, len(st.Sessions)
+		return nil
+	})
+	if err == nil {
+		t.count(nb, na)
+		if after.V != before.V {
+			t.emit(webhook.UserEvents(&before, &after, t.now()))
+		}
+	}
+	return st, err
+}
+
+// count follows a write that took a user from nb live sessions to na.
+func (t *transitions) count(nb, na int) {
+	if nb == na {
+		return
+	}
+	t.sessions.Add(int64(na - nb))
+	switch {
+	case nb == 0:
+		t.online.Add(1)
+	case na == 0:
+		t.online.Add(-1)
+	}
+}
+
+// roomStore wraps rs, keeping its optional RoomLister.
+func (t *transitions) roomStore(rs hub.RoomStore) hub.RoomStore {
+	if rs == nil || t.add == nil {
+		return rs
+	}
+	w := &watchedRooms{RoomStore: rs, t: t}
+	if l, ok := rs.(hub.RoomLister); ok {
+		return struct {
+			*watchedRooms
+			hub.RoomLister
+		}{w, l}
+	}
+	return w
+}
+
+type watchedRooms struct {
+	hub.RoomStore
+	t *transitions
+}
+
+func (r *watchedRooms) UpdateRoom(ctx context.Context, room, userID string, fn func(m *presence.RoomMember, count int) (*presence.RoomMember, error)) (presence.RoomChange, error) {
+	mu := r.t.lock(&r.t.rooms, room)
+	mu.Lock()
+	defer mu.Unlock()
+	ch, err := r.RoomStore.UpdateRoom(ctx, room, userID, fn)
+	if err == nil {
+		r.t.emit(webhook.RoomEvents(room, &ch, r.t.now()))
+	}
+	return ch, err
+}
