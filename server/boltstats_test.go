@@ -1,10 +1,10 @@
 package server_test
 
 import (
-	"bufio"
+	"io"
 	"net/http"
+	"regexp"
 	"strconv"
-	"strings"
 	"testing"
 )
 
@@ -28,7 +28,7 @@ func TestBoltStatsMetrics(t *testing.T) {
 	}
 }
 
-// scrape returns the node's unlabelled metrics by name.
+// scrape returns the values of the bolt metrics, by name.
 func (h *harness) scrape() map[string]float64 {
 	h.t.Helper()
 	resp, err := http.Get(h.base + "/metrics")
@@ -36,16 +36,17 @@ func (h *harness) scrape() map[string]float64 {
 		h.t.Fatal(err)
 	}
 	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		h.t.Fatal(err)
+	}
 	out := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		name, v, ok := strings.Cut(sc.Text(), " ")
-		if !ok || strings.HasPrefix(name, "#") || strings.Contains(name, "{") {
-			continue
-		}
-		if f, err := strconv.ParseFloat(v, 64); err == nil {
-			out[name] = f
+	for _, m := range boltMetric.FindAllSubmatch(body, -1) {
+		if f, err := strconv.ParseFloat(string(m[2]), 64); err == nil {
+			out[string(m[1])] = f
 		}
 	}
 	return out
 }
+
+var boltMetric = regexp.MustCompile(`(?m)^(presenced_bolt_[a-z_]+) (\S+)$`)

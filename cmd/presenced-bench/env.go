@@ -72,15 +72,33 @@ type env struct {
 	runID   string
 	events  chan workerEvent
 	workers []*worker
+	// nodes are the presenced processes the clients spread over: --url
+	// and --server-pid, unless a multi-node run gives several.
+	nodes []nodeRef
+}
+
+// nodeRef is one presenced process under measurement.
+type nodeRef struct {
+	URL string
+	PID int
 }
 
 func runScenario(ctx context.Context, name string, sc scenario, c common) (*report, error) {
+	return runScenarioOn(ctx, name, sc, c, nil)
+}
+
+// runScenarioOn runs sc with its clients spread over nodes (nil: the one
+// of c).
+func runScenarioOn(ctx context.Context, name string, sc scenario, c common, nodes []nodeRef) (*report, error) {
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.TimeLimit)
 	defer cancel()
-	e := &env{common: c, runID: newRunID(), events: make(chan workerEvent, 4096)}
+	if len(nodes) == 0 {
+		nodes = []nodeRef{{URL: c.URL, PID: c.ServerPID}}
+	}
+	e := &env{common: c, runID: newRunID(), events: make(chan workerEvent, 4096), nodes: nodes}
 	defer e.stopWorkers()
 	load := loadAverage()
 	rep, err := sc.run(ctx, e)
@@ -116,14 +134,18 @@ func newRunID() string {
 
 func (e *env) prefix(role string) string { return e.runID + role }
 
-func (e *env) spawn(name string) (*worker, error) {
+func (e *env) spawn(name string) (*worker, error) { return e.spawnOn(name, 0) }
+
+// spawnOn starts a worker whose clients connect to e.nodes[node].
+func (e *env) spawnOn(name string, node int) (*worker, error) {
 	w, err := startWorker(name, groupConfig{
-		URL: e.URL, Secret: e.Secret, Device: e.Device,
+		URL: e.nodes[node].URL, Secret: e.Secret, Device: e.Device,
 		DialConcurrency: e.DialConcurrency, TimeLimit: e.TimeLimit,
 	}, e.events)
 	if err != nil {
 		return nil, err
 	}
+	w.node = node
 	e.workers = append(e.workers, w)
 	return w, nil
 }
@@ -150,9 +172,14 @@ func (e *env) population(ctx context.Context, role string, n int, a openArgs) ([
 		return nil, tot, fmt.Errorf("%s: %d connections; allowed 1–%d", role, n, maxConnections)
 	}
 	nw := (n + e.PerWorker - 1) / e.PerWorker
+	// Several nodes: every node gets as many workers, and the users are
+	// dealt round-robin, so the users a client watches (the next ones)
+	// are on other nodes, as they would be behind a load balancer.
+	nodes := len(e.nodes)
+	nw = (nw + nodes - 1) / nodes * nodes
 	ws := make([]*worker, nw)
 	for i := range ws {
-		w, err := e.spawn(fmt.Sprintf("%s-worker-%d", role, i))
+		w, err := e.spawnOn(fmt.Sprintf("%s-worker-%d", role, i), i%nodes)
 		if err != nil {
 			return nil, tot, err
 		}
@@ -165,6 +192,10 @@ func (e *env) population(ctx context.Context, role string, n int, a openArgs) ([
 		args[i] = a
 		args[i].First = i * n / nw
 		args[i].Count = (i+1)*n/nw - args[i].First
+		if nodes > 1 {
+			args[i].First, args[i].Step = i, nw
+			args[i].Count = (n - i + nw - 1) / nw
+		}
 		if len(a.Watch) > 0 {
 			args[i].Watch = a.Watch[min(i*per, len(a.Watch)):min((i+1)*per, len(a.Watch))]
 		}
@@ -219,6 +250,8 @@ func sumStats(ctx context.Context, ws []*worker) (statsReply, error) {
 		tot.Heartbeats += s.Heartbeats
 		tot.Received += s.Received
 		tot.Updates += s.Updates
+		tot.Changes += s.Changes
+		tot.RecvBytes += s.RecvBytes
 		tot.OfflineSeen += s.OfflineSeen
 		tot.BackOnline += s.BackOnline
 		tot.CPUSeconds += s.CPUSeconds

@@ -19,6 +19,7 @@ import (
 // worker is the coordinator's handle on one worker process.
 type worker struct {
 	name  string
+	node  int // index of the node its clients connect to
 	cmd   *exec.Cmd
 	stdin io.WriteCloser
 
