@@ -31,6 +31,7 @@ type idleCost struct {
 	out        string
 	profileDir string
 	checkModel bool
+	checkFrom  string
 	serverArgs string
 }
 
@@ -48,6 +49,7 @@ func runIdleCost(ctx context.Context, args []string) error {
 	fs.StringVar(&ic.out, "out", "", "append each run's JSON line to this file")
 	fs.StringVar(&ic.profileDir, "profile-dir", "", "write the first run's CPU profile of the window and heap profile after it, per node, here")
 	fs.BoolVar(&ic.checkModel, "check-model", false, "compare the medians with the capacity model's prediction for this deployment (docs/capacity.md)")
+	fs.StringVar(&ic.checkFrom, "check-from", "", "measure nothing: take the runs of this deployment from a file written by --out and compare them with the model")
 	fs.StringVar(&ic.serverArgs, "server-args", "", "extra presenced flags, space-separated")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -57,6 +59,14 @@ func runIdleCost(ctx context.Context, args []string) error {
 	}
 	if err := ic.validate(&sc); err != nil {
 		return err
+	}
+	if ic.checkFrom != "" {
+		reps, err := readIdleRuns(ic.checkFrom, ic.store, ic.nodes, sc.conns, sc.subs, sc.rate)
+		if err != nil {
+			return err
+		}
+		printMedians(os.Stderr, reps)
+		return checkModel(os.Stdout, reps, ic.store, ic.nodes, sc.conns, sc.subs, sc.rate)
 	}
 	var outFile io.Writer = io.Discard
 	if ic.out != "" {
@@ -98,6 +108,9 @@ func (ic *idleCost) validate(sc *idleScenario) error {
 	}
 	if ic.nodes > 1 && ic.store == "bolt" {
 		return errors.New("--nodes above 1 needs --store redis or cluster: an embedded file belongs to one node")
+	}
+	if (ic.checkModel || ic.checkFrom != "") && ic.store == "bolt" {
+		return errors.New("--check-model and --check-from need --store redis or cluster: the model sizes deployments on Redis")
 	}
 	if ic.runs < 1 || ic.runs > 9 {
 		return errors.New("--runs must be 1–9")

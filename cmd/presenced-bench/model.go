@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strings"
 	"text/tabwriter"
 )
 
@@ -38,6 +39,7 @@ type modelInput struct {
 // modelCosts are the measured unit costs (model_constants.go); tests give
 // their own.
 type modelCosts struct {
+	RedisCommandsPerNodeSecond    float64
 	RedisCommandsPerSessionSecond float64
 	RedisUsecPerCommand           float64
 	RedisBytesPerCommand          float64
@@ -50,11 +52,13 @@ type modelCosts struct {
 	NodeCPUPerDelivery            float64 // seconds
 	UpdateFrameBytes              float64
 	HeartbeatFrameBytes           float64
+	BoltPageWritesPerSessionMin   float64
 }
 
 // measuredCosts are the constants of model_constants.go, for a deployment
 // on Redis (several nodes share their state there).
 var measuredCosts = modelCosts{
+	RedisCommandsPerNodeSecond:    redisCommandsPerNodeSecond,
 	RedisCommandsPerSessionSecond: redisCommandsPerSessionSecond,
 	RedisUsecPerCommand:           redisUsecPerCommand,
 	RedisBytesPerCommand:          redisBytesPerCommand,
@@ -67,6 +71,7 @@ var measuredCosts = modelCosts{
 	NodeCPUPerDelivery:            nodeCPUPerDelivery,
 	UpdateFrameBytes:              updateFrameBytes,
 	HeartbeatFrameBytes:           heartbeatFrameBytes,
+	BoltPageWritesPerSessionMin:   boltPageWritesPerSessionMinute,
 }
 
 // measuredSubscriptions is the subscriptions per session the memory and
@@ -88,6 +93,10 @@ type modelOutput struct {
 	RedisCores       float64 // cores Redis spends executing commands
 	ClientNetwork    float64 // bytes per second, clients ↔ nodes, both ways
 	RedisNetwork     float64 // bytes per second, nodes ↔ Redis
+	// BoltPageWrites is the page writes per second of the same sessions
+	// on one node's embedded store instead of Redis (meaningful when
+	// Nodes is 1).
+	BoltPageWrites float64
 }
 
 func (in modelInput) validate() error {
@@ -120,8 +129,6 @@ func predict(in modelInput, c modelCosts) modelOutput {
 	o.SubsPerSession = in.WatchersPerUser / in.SessionsPerUser
 	o.ChangesPerSecond = in.Users * in.ChangesPerHour / 3600
 	o.DeliveriesPerSec = o.ChangesPerSecond * (in.WatchersPerUser + in.RoomSize)
-	o.StoreCommands = o.Sessions*c.RedisCommandsPerSessionSecond + o.ChangesPerSecond*c.RedisCommandsPerChange
-
 	perSession := max(c.NodeRSSPerSession+(o.SubsPerSession-measuredSubscriptions)*c.NodeRSSPerSubscription, 0)
 	cpu := o.Sessions*c.NodeCPUPerSession + o.DeliveriesPerSec*c.NodeCPUPerDelivery
 	usable := in.NodeMemoryGB*(1<<30)*in.Headroom - c.NodeBaseRSS
@@ -135,6 +142,7 @@ func predict(in modelInput, c modelCosts) modelOutput {
 	o.Nodes = int(min(nodes, math.MaxInt32))
 	o.NodeMemory = c.NodeBaseRSS + o.Sessions/nodes*perSession
 	o.NodeCPU = cpu / nodes
+	o.StoreCommands = nodes*c.RedisCommandsPerNodeSecond + o.Sessions*c.RedisCommandsPerSessionSecond + o.ChangesPerSecond*c.RedisCommandsPerChange
 
 	o.RedisCores = o.StoreCommands * c.RedisUsecPerCommand / 1e6
 	o.RedisMemory = o.Sessions * c.RedisMemoryPerSession
@@ -144,6 +152,7 @@ func predict(in modelInput, c modelCosts) modelOutput {
 
 	o.ClientNetwork = o.Sessions*c.HeartbeatFrameBytes/in.HeartbeatInterval + o.DeliveriesPerSec*c.UpdateFrameBytes
 	o.RedisNetwork = o.StoreCommands * c.RedisBytesPerCommand
+	o.BoltPageWrites = o.Sessions * c.BoltPageWritesPerSessionMin / 60
 	return o
 }
 
@@ -196,13 +205,20 @@ func runModel(w io.Writer, args []string) error {
 func printModelTable(w io.Writer, in modelInput, users []float64, c modelCosts) {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "users\tsessions\tnodes\tmemory/node\tcores/node\tRedis cmds/s\tRedis shards\tRedis memory\tclient net\tRedis net\t")
+	var single []string
 	for _, u := range users {
 		in.Users = u
 		o := predict(in, c)
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%.2f\t%s\t%d\t%s\t%s/s\t%s/s\t\n", si(u), si(o.Sessions), o.Nodes, bytesIEC(o.NodeMemory), o.NodeCPU,
 			si(o.StoreCommands), o.RedisShards, bytesIEC(o.RedisMemory), bytesIEC(o.ClientNetwork), bytesIEC(o.RedisNetwork))
+		if o.Nodes == 1 {
+			single = append(single, fmt.Sprintf("%s users: %s page writes/s", si(u), si(o.BoltPageWrites)))
+		}
 	}
 	tw.Flush()
+	if len(single) > 0 {
+		fmt.Fprintf(w, "one node on the embedded store instead of Redis: %s\n", strings.Join(single, "; "))
+	}
 }
 
 // si writes x with a k/M/G suffix and three significant digits.

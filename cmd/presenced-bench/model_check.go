@@ -3,9 +3,14 @@
 package main
 
 import (
+	"bufio"
+	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math"
+	"os"
+	"slices"
 	"text/tabwriter"
 )
 
@@ -25,7 +30,7 @@ func (m modelCheck) ok() bool {
 
 // modelChecks predicts what idlecost measured, from the model's constants:
 // the Redis commands per second and each node's resident memory.
-func modelChecks(reps []*report, c modelCosts, store string, nodes, conns, subs int, changesPerSec float64) []modelCheck {
+func modelChecks(reps []*report, c modelCosts, nodes, conns, subs int, changesPerSec float64) []modelCheck {
 	med := func(key string) float64 {
 		var vals []float64
 		for _, r := range reps {
@@ -35,17 +40,11 @@ func modelChecks(reps []*report, c modelCosts, store string, nodes, conns, subs 
 		}
 		return median(vals)
 	}
-	perSession := c.NodeRSSPerSession
-	if store == "bolt" {
-		perSession = nodeRSSPerSessionBolt
+	perSession := c.NodeRSSPerSession + float64(subs-measuredSubscriptions)*c.NodeRSSPerSubscription
+	return []modelCheck{
+		{"Redis commands/s", float64(nodes)*c.RedisCommandsPerNodeSecond + float64(conns)*c.RedisCommandsPerSessionSecond + changesPerSec*c.RedisCommandsPerChange, med("redis_commands_per_s")},
+		{"resident memory per node (B)", c.NodeBaseRSS + float64(conns)/float64(nodes)*perSession, med("server_rss_after_per_node")},
 	}
-	perSession += float64(subs-measuredSubscriptions) * c.NodeRSSPerSubscription
-	var out []modelCheck
-	if store != "bolt" {
-		out = append(out, modelCheck{"Redis commands/s", float64(conns)*c.RedisCommandsPerSessionSecond + changesPerSec*c.RedisCommandsPerChange, med("redis_commands_per_s")})
-	}
-	out = append(out, modelCheck{"resident memory per node (B)", c.NodeBaseRSS + float64(conns)/float64(nodes)*perSession, med("server_rss_after_per_node")})
-	return out
 }
 
 // checkModel prints modelChecks for an idlecost run.
@@ -53,7 +52,7 @@ func checkModel(w io.Writer, reps []*report, store string, nodes, conns, subs in
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "== model check (%s, %d node(s), %d sessions, %d subscriptions each; tolerance %.0f%%)\n", store, nodes, conns, subs, 100*modelTolerance)
 	fmt.Fprintln(tw, "figure\tpredicted\tmeasured (median)\tdifference\tverdict")
-	for _, m := range modelChecks(reps, measuredCosts, store, nodes, conns, subs, changesPerSec) {
+	for _, m := range modelChecks(reps, measuredCosts, nodes, conns, subs, changesPerSec) {
 		verdict := "WITHIN"
 		if !m.ok() {
 			verdict = "OUTSIDE"
@@ -61,4 +60,49 @@ func checkModel(w io.Writer, reps []*report, store string, nodes, conns, subs in
 		fmt.Fprintf(tw, "%s\t%.6g\t%.6g\t%+.1f%%\t%s\n", m.Name, m.Predicted, m.Measure, 100*(m.Predicted-m.Measure)/m.Measure, verdict)
 	}
 	return tw.Flush()
+}
+
+// readIdleRuns reads the idle runs of one deployment from a file of JSON
+// lines written by --out, so that a measurement can be compared with the
+// model again after its constants change, without measuring again.
+func readIdleRuns(path, store string, nodes, conns, subs int, changesPerSec float64) ([]*report, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	want := map[string]any{"store": store, "nodes": float64(nodes), "conns": float64(conns), "subs": float64(subs), "changes_per_s": changesPerSec}
+	var reps []*report
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), maxLine)
+	for n := 1; sc.Scan(); n++ {
+		var line struct {
+			Scenario string             `json:"scenario"`
+			RunID    string             `json:"run_id"`
+			Params   map[string]any     `json:"params"`
+			Results  map[string]float64 `json:"results"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", path, n, err)
+		}
+		match := line.Scenario == "idle"
+		for k, v := range want {
+			match = match && line.Params[k] == v
+		}
+		if !match {
+			continue
+		}
+		r := newReport(line.Scenario, line.RunID)
+		for _, k := range slices.Sorted(maps.Keys(line.Results)) {
+			r.add(k, line.Results[k], "")
+		}
+		reps = append(reps, r)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	if len(reps) == 0 {
+		return nil, fmt.Errorf("%s holds no idle run of %s, %d node(s), %d sessions, %d subscriptions, %g changes/s", path, store, nodes, conns, subs, changesPerSec)
+	}
+	return reps, nil
 }
