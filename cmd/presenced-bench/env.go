@@ -171,12 +171,13 @@ func (e *env) population(ctx context.Context, role string, n int, a openArgs) ([
 	if n <= 0 || n > maxConnections {
 		return nil, tot, fmt.Errorf("%s: %d connections; allowed 1–%d", role, n, maxConnections)
 	}
-	nw := (n + e.PerWorker - 1) / e.PerWorker
-	// Several nodes: every node gets as many workers, and the users are
-	// dealt round-robin, so the users a client watches (the next ones)
-	// are on other nodes, as they would be behind a load balancer.
 	nodes := len(e.nodes)
-	nw = (nw + nodes - 1) / nodes * nodes
+	a.Prefix, a.Total = e.prefix(role), n
+	args, err := splitUsers(a, n, e.PerWorker, nodes)
+	if err != nil {
+		return nil, tot, fmt.Errorf("%s: %w", role, err)
+	}
+	nw := len(args)
 	ws := make([]*worker, nw)
 	for i := range ws {
 		w, err := e.spawnOn(fmt.Sprintf("%s-worker-%d", role, i), i%nodes)
@@ -185,28 +186,12 @@ func (e *env) population(ctx context.Context, role string, n int, a openArgs) ([
 		}
 		ws[i] = w
 	}
-	a.Prefix, a.Total = e.prefix(role), n
-	args := make([]openArgs, nw)
-	per := (len(a.Watch) + nw - 1) / nw
-	for i := range args {
-		args[i] = a
-		args[i].First = i * n / nw
-		args[i].Count = (i+1)*n/nw - args[i].First
-		if nodes > 1 {
-			args[i].First, args[i].Step = i, nw
-			args[i].Count = (n - i + nw - 1) / nw
-		}
-		if len(a.Watch) > 0 {
-			args[i].Watch = a.Watch[min(i*per, len(a.Watch)):min((i+1)*per, len(a.Watch))]
-		}
-	}
 	start := time.Now()
 	reps := make([]openReply, nw)
 	errs := make(chan error, nw)
 	for i, w := range ws {
 		go func() { errs <- w.call(ctx, "open", args[i], &reps[i]) }()
 	}
-	var err error
 	for range ws {
 		err = errors.Join(err, <-errs)
 	}
@@ -224,6 +209,35 @@ func (e *env) population(ctx context.Context, role string, n int, a openArgs) ([
 		fmt.Fprintf(os.Stderr, "%s: first errors: %v\n", role, tot.Errors[:min(3, len(tot.Errors))])
 	}
 	return ws, tot, err
+}
+
+// splitUsers deals n users, a the template, to workers of at most
+// perWorker each; worker i connects to node i % nodes. On one node each
+// worker takes a contiguous range. On several, every node gets as many
+// workers and the users are dealt round-robin, so the users a client
+// watches (the next ones in the ring) are on other nodes, as they would be
+// behind a load balancer.
+func splitUsers(a openArgs, n, perWorker, nodes int) ([]openArgs, error) {
+	nw := (n + perWorker - 1) / perWorker
+	nw = (nw + nodes - 1) / nodes * nodes
+	if n < nw {
+		return nil, fmt.Errorf("%d connections for %d workers over %d nodes: want at least one each", n, nw, nodes)
+	}
+	args := make([]openArgs, nw)
+	per := (len(a.Watch) + nw - 1) / nw
+	for i := range args {
+		args[i] = a
+		args[i].First = i * n / nw
+		args[i].Count = (i+1)*n/nw - args[i].First
+		if nodes > 1 {
+			args[i].First, args[i].Step = i, nw
+			args[i].Count = (n - i + nw - 1) / nw
+		}
+		if len(a.Watch) > 0 {
+			args[i].Watch = a.Watch[min(i*per, len(a.Watch)):min((i+1)*per, len(a.Watch))]
+		}
+	}
+	return args, nil
 }
 
 // heartbeatAll sets the heartbeat rate of every worker in ws.

@@ -2,7 +2,11 @@
 
 package main
 
-import "testing"
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
 
 func TestModelChecksCompareMediansWithinTolerance(t *testing.T) {
 	var reps []*report
@@ -30,5 +34,50 @@ func TestModelChecksCompareMediansWithinTolerance(t *testing.T) {
 	got = modelChecks(reps, testCosts, 1, 15000, 12, 10)
 	if got[0].Predicted != 50+15000+10*20 || got[1].Predicted != float64(1<<20)+15000*4200 {
 		t.Errorf("with changes and 12 subscriptions: %+v", got)
+	}
+}
+
+// TestReadIdleRunsTakesTheDeploymentsRuns writes reports as --out does and
+// reads back only the runs of the deployment asked for.
+func TestReadIdleRunsTakesTheDeploymentsRuns(t *testing.T) {
+	line := func(store string, nodes, conns int, cmds float64) []byte {
+		r := newReport("idle", "x")
+		r.param("nodes", nodes)
+		r.param("conns", conns)
+		r.param("subs", 10)
+		r.param("changes_per_s", 0.0)
+		r.param("store", store)
+		r.add("redis_commands_per_s", cmds, "/s")
+		return append(r.JSON(), '\n')
+	}
+	var b []byte
+	b = append(b, line("cluster", 3, 15000, 100)...)
+	b = append(b, line("redis", 1, 15000, 999)...)
+	b = append(b, line("cluster", 3, 15000, 300)...)
+	b = append(b, line("cluster", 3, 9000, 999)...)
+	path := filepath.Join(t.TempDir(), "runs.jsonl")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reps, err := readIdleRuns(path, "cluster", 3, 15000, 10, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []float64
+	for _, r := range reps {
+		v, _ := r.value("redis_commands_per_s")
+		got = append(got, v)
+	}
+	if len(got) != 2 || got[0] != 100 || got[1] != 300 {
+		t.Fatalf("read %v, want the two cluster runs of 15,000 sessions: [100 300]", got)
+	}
+	if _, err := readIdleRuns(path, "cluster", 3, 15000, 12, 0); err == nil {
+		t.Fatal("no run with 12 subscriptions, yet no error")
+	}
+	if err := os.WriteFile(path, []byte("not json\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readIdleRuns(path, "cluster", 3, 15000, 10, 0); err == nil {
+		t.Fatal("a damaged file was read")
 	}
 }
