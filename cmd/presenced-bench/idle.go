@@ -46,6 +46,8 @@ type nodeSample struct {
 	metrics map[string]float64 // nil when /metrics could not be read
 }
 
+// sampleNodes reads every node; a node that cannot be read is reported and
+// left without figures, so one bad sample does not end a long run.
 func (e *env) sampleNodes() []nodeSample {
 	out := make([]nodeSample, len(e.nodes))
 	for i, n := range e.nodes {
@@ -160,6 +162,8 @@ type idleWindow struct {
 	stats statsReply
 }
 
+// window samples one end of the measurement window: Redis first, then the
+// nodes and the clients, so that the window's length is Redis's.
 func (s *idleScenario) window(ctx context.Context, e *env, ws []*worker, addrs []string) (idleWindow, error) {
 	w := idleWindow{at: time.Now()}
 	var err error
