@@ -183,7 +183,7 @@ func (s *idleScenario) window(ctx context.Context, e *env, ws []*worker, addrs [
 func (s *idleScenario) addServer(r *report, before []nodeSample, w1, w2 idleWindow, held int64, nodes int) {
 	perConn := func(x float64) float64 { return x / float64(held) }
 	var rss0, rss, anon0, anon int64
-	var cpu time.Duration
+	var cpu, sys time.Duration
 	var hold time.Duration
 	procs := 0
 	for i := range before {
@@ -195,6 +195,7 @@ func (s *idleScenario) addServer(r *report, before []nodeSample, w1, w2 idleWind
 		rss0, rss = rss0+b.proc.RSS, rss+c.proc.RSS
 		anon0, anon = anon0+b.proc.RSSAnon, anon+c.proc.RSSAnon
 		cpu += c.proc.CPU - a.proc.CPU
+		sys += c.proc.SysCPU - a.proc.SysCPU
 		hold = c.proc.At.Sub(a.proc.At)
 	}
 	if procs == nodes && hold > 0 {
@@ -206,6 +207,9 @@ func (s *idleScenario) addServer(r *report, before []nodeSample, w1, w2 idleWind
 		cpuPct := 100 * float64(cpu) / float64(hold)
 		r.add("server_cpu_during_hold", cpuPct, "% of a core")
 		r.add("server_cpu_per_node", cpuPct/float64(nodes), "% of a core")
+		if cpu > 0 {
+			r.add("server_cpu_kernel_share", 100*float64(sys)/float64(cpu), "% of its CPU")
+		}
 		if nodes == 1 && s.conns >= 10000 && s.subs >= 10 {
 			r.check("memory per idle connection (10 subscriptions, 10,000+ connections)", perConn(float64(rss-rss0)), "<=", 4096, "B")
 			r.check("server CPU holding 10,000+ idle sessions", cpuPct, "<=", 3, "% of a core")
