@@ -134,8 +134,6 @@ func newRunID() string {
 
 func (e *env) prefix(role string) string { return e.runID + role }
 
-func (e *env) spawn(name string) (*worker, error) { return e.spawnOn(name, 0) }
-
 // spawnOn starts a worker whose clients connect to e.nodes[node].
 func (e *env) spawnOn(name string, node int) (*worker, error) {
 	w, err := startWorker(name, groupConfig{
