@@ -145,6 +145,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	registerBoltStats(reg, be.store) // before the store is wrapped
 	trans := newTransitions(wh.add(), wh.types, clockNow(cfg.Clock))
 	if wh.outbox != nil || cfg.RedisURL == "" { // on Redis the counters serve nothing yet
 		be.store, be.rooms = trans.store(be.store), trans.roomStore(be.rooms)

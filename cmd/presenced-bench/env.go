@@ -72,15 +72,33 @@ type env struct {
 	runID   string
 	events  chan workerEvent
 	workers []*worker
+	// nodes are the presenced processes the clients spread over: --url
+	// and --server-pid, unless a multi-node run gives several.
+	nodes []nodeRef
+}
+
+// nodeRef is one presenced process under measurement.
+type nodeRef struct {
+	URL string
+	PID int
 }
 
 func runScenario(ctx context.Context, name string, sc scenario, c common) (*report, error) {
+	return runScenarioOn(ctx, name, sc, c, nil)
+}
+
+// runScenarioOn runs sc with its clients spread over nodes (nil: the one
+// of c).
+func runScenarioOn(ctx context.Context, name string, sc scenario, c common, nodes []nodeRef) (*report, error) {
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.TimeLimit)
 	defer cancel()
-	e := &env{common: c, runID: newRunID(), events: make(chan workerEvent, 4096)}
+	if len(nodes) == 0 {
+		nodes = []nodeRef{{URL: c.URL, PID: c.ServerPID}}
+	}
+	e := &env{common: c, runID: newRunID(), events: make(chan workerEvent, 4096), nodes: nodes}
 	defer e.stopWorkers()
 	load := loadAverage()
 	rep, err := sc.run(ctx, e)
@@ -116,14 +134,16 @@ func newRunID() string {
 
 func (e *env) prefix(role string) string { return e.runID + role }
 
-func (e *env) spawn(name string) (*worker, error) {
+// spawnOn starts a worker whose clients connect to e.nodes[node].
+func (e *env) spawnOn(name string, node int) (*worker, error) {
 	w, err := startWorker(name, groupConfig{
-		URL: e.URL, Secret: e.Secret, Device: e.Device,
+		URL: e.nodes[node].URL, Secret: e.Secret, Device: e.Device,
 		DialConcurrency: e.DialConcurrency, TimeLimit: e.TimeLimit,
 	}, e.events)
 	if err != nil {
 		return nil, err
 	}
+	w.node = node
 	e.workers = append(e.workers, w)
 	return w, nil
 }
@@ -149,25 +169,20 @@ func (e *env) population(ctx context.Context, role string, n int, a openArgs) ([
 	if n <= 0 || n > maxConnections {
 		return nil, tot, fmt.Errorf("%s: %d connections; allowed 1–%d", role, n, maxConnections)
 	}
-	nw := (n + e.PerWorker - 1) / e.PerWorker
+	nodes := len(e.nodes)
+	a.Prefix, a.Total = e.prefix(role), n
+	args, err := splitUsers(a, n, e.PerWorker, nodes)
+	if err != nil {
+		return nil, tot, fmt.Errorf("%s: %w", role, err)
+	}
+	nw := len(args)
 	ws := make([]*worker, nw)
 	for i := range ws {
-		w, err := e.spawn(fmt.Sprintf("%s-worker-%d", role, i))
+		w, err := e.spawnOn(fmt.Sprintf("%s-worker-%d", role, i), i%nodes)
 		if err != nil {
 			return nil, tot, err
 		}
 		ws[i] = w
-	}
-	a.Prefix, a.Total = e.prefix(role), n
-	args := make([]openArgs, nw)
-	per := (len(a.Watch) + nw - 1) / nw
-	for i := range args {
-		args[i] = a
-		args[i].First = i * n / nw
-		args[i].Count = (i+1)*n/nw - args[i].First
-		if len(a.Watch) > 0 {
-			args[i].Watch = a.Watch[min(i*per, len(a.Watch)):min((i+1)*per, len(a.Watch))]
-		}
 	}
 	start := time.Now()
 	reps := make([]openReply, nw)
@@ -175,7 +190,6 @@ func (e *env) population(ctx context.Context, role string, n int, a openArgs) ([
 	for i, w := range ws {
 		go func() { errs <- w.call(ctx, "open", args[i], &reps[i]) }()
 	}
-	var err error
 	for range ws {
 		err = errors.Join(err, <-errs)
 	}
@@ -193,6 +207,35 @@ func (e *env) population(ctx context.Context, role string, n int, a openArgs) ([
 		fmt.Fprintf(os.Stderr, "%s: first errors: %v\n", role, tot.Errors[:min(3, len(tot.Errors))])
 	}
 	return ws, tot, err
+}
+
+// splitUsers deals n users, a the template, to workers of at most
+// perWorker each; worker i connects to node i % nodes. On one node each
+// worker takes a contiguous range. On several, every node gets as many
+// workers and the users are dealt round-robin, so the users a client
+// watches (the next ones in the ring) are on other nodes, as they would be
+// behind a load balancer.
+func splitUsers(a openArgs, n, perWorker, nodes int) ([]openArgs, error) {
+	nw := (n + perWorker - 1) / perWorker
+	nw = (nw + nodes - 1) / nodes * nodes
+	if n < nw {
+		return nil, fmt.Errorf("%d connections for %d workers over %d nodes: want at least one each", n, nw, nodes)
+	}
+	args := make([]openArgs, nw)
+	per := (len(a.Watch) + nw - 1) / nw
+	for i := range args {
+		args[i] = a
+		args[i].First = i * n / nw
+		args[i].Count = (i+1)*n/nw - args[i].First
+		if nodes > 1 {
+			args[i].First, args[i].Step = i, nw
+			args[i].Count = (n - i + nw - 1) / nw
+		}
+		if len(a.Watch) > 0 {
+			args[i].Watch = a.Watch[min(i*per, len(a.Watch)):min((i+1)*per, len(a.Watch))]
+		}
+	}
+	return args, nil
 }
 
 // heartbeatAll sets the heartbeat rate of every worker in ws.
@@ -219,6 +262,8 @@ func sumStats(ctx context.Context, ws []*worker) (statsReply, error) {
 		tot.Heartbeats += s.Heartbeats
 		tot.Received += s.Received
 		tot.Updates += s.Updates
+		tot.Changes += s.Changes
+		tot.RecvBytes += s.RecvBytes
 		tot.OfflineSeen += s.OfflineSeen
 		tot.BackOnline += s.BackOnline
 		tot.CPUSeconds += s.CPUSeconds

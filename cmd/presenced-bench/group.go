@@ -55,10 +55,12 @@ type group struct {
 	heartbeats atomic.Int64
 	received   atomic.Int64
 	updates    atomic.Int64
+	changes    atomic.Int64
+	recvBytes  atomic.Int64
 
-	hbMu   sync.Mutex
-	hbStop chan struct{}
-	hbDone chan struct{}
+	hbMu sync.Mutex // over hb and ch
+	hb   pacer
+	ch   pacer
 
 	watch watchState
 	fan   fanState
@@ -254,6 +256,7 @@ func (l *link) OnMessage(_ *leanws.Conn, b []byte) {
 	c, g := l.b, l.b.g
 	now := time.Now().UnixNano()
 	g.received.Add(1)
+	g.recvBytes.Add(int64(len(b)))
 	typ, id := header(b)
 	switch typ {
 	case "presence_update":
@@ -329,10 +332,12 @@ func (g *group) lost(err error) {
 // openArgs describes the connections one group opens: users
 // Prefix-First … Prefix-(First+Count-1).
 type openArgs struct {
-	Prefix  string `json:"prefix"`
-	First   int    `json:"first"`
-	Count   int    `json:"count"`
-	Session bool   `json:"session"`
+	Prefix string `json:"prefix"`
+	First  int    `json:"first"`
+	Count  int    `json:"count"`
+	// Step, above 1, takes every Step-th user from First instead.
+	Step    int  `json:"step,omitempty"`
+	Session bool `json:"session"`
 	// Ring subscribes user i to the Ring users after it, modulo Total.
 	Ring  int `json:"ring,omitempty"`
 	Total int `json:"total,omitempty"`
@@ -361,7 +366,7 @@ func (g *group) openConns(ctx context.Context, a openArgs) (openReply, error) {
 	conns := make([]*bconn, a.Count)
 	per := (len(a.Watch) + a.Count - 1) / a.Count
 	for i := range conns {
-		n := a.First + i
+		n := a.First + i*max(a.Step, 1)
 		c := &bconn{g: g, user: fmt.Sprintf("%s-%d", a.Prefix, n), session: a.Session, replies: make(chan []byte, 4)}
 		for k := 1; k <= a.Ring; k++ {
 			c.subs = append(c.subs, fmt.Sprintf("%s-%d", a.Prefix, (n+k)%a.Total))
@@ -424,41 +429,78 @@ func (g *group) snapshot() []*bconn {
 func (g *group) heartbeat(perSecond float64) {
 	g.hbMu.Lock()
 	defer g.hbMu.Unlock()
-	if g.hbStop != nil {
-		close(g.hbStop)
-		<-g.hbDone
-		g.hbStop = nil
+	g.hb.stop()
+	conns := g.sessions()
+	if perSecond <= 0 || len(conns) == 0 {
+		return
 	}
+	g.hb.start(perSecond*float64(len(conns)), func(sent int) {
+		if ws := conns[sent%len(conns)].ws.Load(); ws != nil && ws.WriteText(heartbeatFrame) == nil {
+			g.heartbeats.Add(1)
+		}
+	})
+}
+
+// changeStatus has the session connections change their custom status at
+// perSecond in total (zero stops), one connection after the other: each
+// change is one the server stores and sends to the user's watchers.
+func (g *group) changeStatus(perSecond float64) {
+	g.hbMu.Lock()
+	defer g.hbMu.Unlock()
+	g.ch.stop()
+	conns := g.sessions()
+	if perSecond <= 0 || len(conns) == 0 {
+		return
+	}
+	g.ch.start(perSecond, func(sent int) {
+		frame := fmt.Appendf(nil, `{"type":"set_status","custom_status":"change %d"}`, sent)
+		if ws := conns[sent%len(conns)].ws.Load(); ws != nil && ws.WriteText(frame) == nil {
+			g.changes.Add(1)
+		}
+	})
+}
+
+func (g *group) sessions() []*bconn {
 	var conns []*bconn
 	for _, c := range g.snapshot() {
 		if c.session {
 			conns = append(conns, c)
 		}
 	}
-	if perSecond <= 0 || len(conns) == 0 {
-		return
+	return conns
+}
+
+// pacer calls a function at a steady rate from one goroutine: the server
+// sees a stream, not a burst every period.
+type pacer struct {
+	quit, done chan struct{}
+}
+
+func (p *pacer) stop() {
+	if p.quit != nil {
+		close(p.quit)
+		<-p.done
+		p.quit = nil
 	}
-	stop, done := make(chan struct{}), make(chan struct{})
-	g.hbStop, g.hbDone = stop, done
+}
+
+// start calls send(0), send(1), … perSecond times a second until stop.
+func (p *pacer) start(perSecond float64, send func(sent int)) {
+	p.quit, p.done = make(chan struct{}), make(chan struct{})
+	quit, done := p.quit, p.done
 	go func() {
 		defer close(done)
 		t := time.NewTicker(5 * time.Millisecond)
 		defer t.Stop()
 		start := time.Now()
-		// Connection i's phase is i/n of a period, so the server sees a
-		// steady stream rather than a burst every period.
-		sent, n := 0, len(conns)
-		for {
+		for sent := 0; ; {
 			select {
-			case <-stop:
+			case <-quit:
 				return
 			case <-t.C:
 			}
-			due := int(time.Since(start).Seconds() * perSecond * float64(n))
-			for ; sent < due; sent++ {
-				if ws := conns[sent%n].ws.Load(); ws != nil && ws.WriteText(heartbeatFrame) == nil {
-					g.heartbeats.Add(1)
-				}
+			for due := int(time.Since(start).Seconds() * perSecond); sent < due; sent++ {
+				send(sent)
 			}
 		}
 	}()
@@ -470,6 +512,8 @@ type statsReply struct {
 	Heartbeats  int64            `json:"heartbeats"`
 	Received    int64            `json:"received"`
 	Updates     int64            `json:"updates"`
+	Changes     int64            `json:"changes"`
+	RecvBytes   int64            `json:"recv_bytes"`
 	OfflineSeen int64            `json:"offline_seen"`
 	BackOnline  int64            `json:"back_online"`
 	Closes      map[string]int64 `json:"closes,omitempty"`
@@ -484,6 +528,7 @@ func (g *group) stats() statsReply {
 	s := statsReply{
 		Open: g.open.Load(), Conns: len(g.conns), Heartbeats: g.heartbeats.Load(),
 		Received: g.received.Load(), Updates: g.updates.Load(),
+		Changes: g.changes.Load(), RecvBytes: g.recvBytes.Load(),
 		OfflineSeen: g.watch.offlineSeen.Load(), BackOnline: g.watch.backOnline.Load(),
 		Closes: map[string]int64{}, Errors: map[string]int64{},
 	}

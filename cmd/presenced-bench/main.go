@@ -62,7 +62,7 @@ func usage() {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	fmt.Fprintf(os.Stderr, "usage: presenced-bench <scenario> [flags]\n\nscenarios: %v, suite\n"+
+	fmt.Fprintf(os.Stderr, "usage: presenced-bench <scenario> [flags]\n\nscenarios: %v; also suite, idlecost, model\n"+
 		"run presenced-bench <scenario> -h for its flags; see bench/README.md\n", names)
 }
 
@@ -73,8 +73,13 @@ func run(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if args[0] == "suite" {
+	switch args[0] {
+	case "suite":
 		return runSuite(ctx, args[1:])
+	case "idlecost":
+		return runIdleCost(ctx, args[1:])
+	case "model":
+		return runModel(os.Stdout, args[1:])
 	}
 	mk, ok := scenarios[args[0]]
 	if !ok {

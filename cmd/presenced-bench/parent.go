@@ -19,6 +19,7 @@ import (
 // worker is the coordinator's handle on one worker process.
 type worker struct {
 	name  string
+	node  int // index of the node its clients connect to
 	cmd   *exec.Cmd
 	stdin io.WriteCloser
 
@@ -119,9 +120,6 @@ func (w *worker) call(ctx context.Context, op string, args, out any) error {
 		return fmt.Errorf("%s: %s: %w", w.name, op, ctx.Err())
 	}
 }
-
-// pid returns the worker's process id.
-func (w *worker) pid() int { return w.cmd.Process.Pid }
 
 // signal sends sig to the worker process.
 func (w *worker) signal(sig syscall.Signal) error { return w.cmd.Process.Signal(sig) }

@@ -15,7 +15,10 @@ type procSample struct {
 	RSS     int64 // bytes resident (VmRSS)
 	RSSAnon int64 // bytes resident and anonymous (heap, stacks)
 	CPU     time.Duration
-	At      time.Time
+	// SysCPU is the part of CPU spent in the kernel on the process's
+	// behalf: system calls, and the network work done in them.
+	SysCPU time.Duration
+	At     time.Time
 }
 
 // userHZ is the unit of utime and stime in /proc/<pid>/stat: fixed at 100
@@ -56,6 +59,7 @@ func sampleProc(pid int) (procSample, error) {
 	utime, _ := strconv.ParseInt(f[11], 10, 64)
 	stime, _ := strconv.ParseInt(f[12], 10, 64)
 	s.CPU = time.Duration(utime+stime) * time.Second / userHZ
+	s.SysCPU = time.Duration(stime) * time.Second / userHZ
 	return s, nil
 }
 

@@ -123,6 +123,15 @@ func (g *group) handle(ctx context.Context, op string, args json.RawMessage) (an
 		}
 		g.heartbeat(a.PerSecond)
 		return nil, nil
+	case "change_status":
+		var a struct {
+			PerSecond float64 `json:"per_second"`
+		}
+		if err := decode(&a); err != nil {
+			return nil, err
+		}
+		g.changeStatus(a.PerSecond)
+		return nil, nil
 	case "stats":
 		return g.stats(), nil
 	case "arm":
@@ -159,6 +168,7 @@ func (g *group) handle(ctx context.Context, op string, args json.RawMessage) (an
 			return nil, err
 		}
 		g.heartbeat(0)
+		g.changeStatus(0)
 		return g.closeAll(a.Clean), nil
 	}
 	return nil, fmt.Errorf("unknown op %q", op)
