@@ -13,7 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/presenced/presenced/auth"
-	"github.com/presenced/presenced/gateway"
 	"github.com/presenced/presenced/hub"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/privacy"
@@ -162,7 +161,7 @@ func (a *API) putStatus(w http.ResponseWriter, r *http.Request) {
 		writeError(w, a.log, err)
 		return
 	}
-	ch, err := gateway.StatusChange(&msg)
+	ch, err := msg.StatusChange()
 	if err != nil {
 		writeError(w, a.log, err)
 		return

@@ -1,0 +1,68 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/presenced/presenced/memstore"
+	"github.com/presenced/presenced/presence"
+)
+
+// loadFailStore is a real in-memory store whose reads fail while down is
+// set, as a store that lost its connection between two requests.
+type loadFailStore struct {
+	*memstore.Store
+	down atomic.Bool
+}
+
+var errLoadDown = errors.New("store is down")
+
+func (s *loadFailStore) Load(ctx context.Context, ids []string) (map[string]presence.UserState, error) {
+	if s.down.Load() {
+		return nil, errLoadDown
+	}
+	return s.Store.Load(ctx, ids)
+}
+
+// TestFailedSubscribeKeepsEarlierSubscriptions: a subscribe that fails on
+// the store undoes only the subscriptions it added.
+func TestFailedSubscribeKeepsEarlierSubscriptions(t *testing.T) {
+	store := &loadFailStore{Store: memstore.New()}
+	h, _ := newHub(t, func(c *Config) { c.Store = store })
+	ctx := context.Background()
+	rec := &recorder{}
+	w := h.Open("watcher", "", time.Time{}, rec)
+	if err := h.Subscribe(ctx, w, []string{"alice"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	store.down.Store(true)
+	err := h.Subscribe(ctx, w, []string{"alice", "bob"}, nil)
+	if presence.ErrorCode(err) != presence.CodeUnavailable {
+		t.Fatalf("subscribe with the store down = %v, want unavailable", err)
+	}
+	w.mu.Lock()
+	n := w.subs.Len()
+	w.mu.Unlock()
+	if n != 1 {
+		t.Fatalf("the connection watches %d users after the failed subscribe, want 1 (alice)", n)
+	}
+	if bob := h.topics.get("bob"); bob != nil {
+		t.Fatalf("bob's topic outlived the failed subscribe that added it")
+	}
+	store.down.Store(false)
+	text := "back"
+	if _, err := h.SetStatus(ctx, "alice", presence.StatusChange{CustomStatus: &text}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "alice's update", func() bool {
+		for _, p := range rec.updates() {
+			if p.UserID == "alice" && p.CustomStatus == "back" {
+				return true
+			}
+		}
+		return false
+	})
+}
