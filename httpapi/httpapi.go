@@ -191,8 +191,3 @@ func (a *API) readyz(w http.ResponseWriter, _ *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
-
-// decode reads a JSON body of at most MaxBodyBytes into v.
-func decode(r *http.Request, v any) error {
-	return decodeJSON(http.MaxBytesReader(nil, r.Body, MaxBodyBytes), v)
-}
