@@ -181,11 +181,12 @@ func (h *Hub) membersFrame(typ string, reqID json.RawMessage, room, viewer strin
 	} else {
 		b = presence.AppendString(b, page.Next)
 	}
-	return appendCountV(b, h.countFor(viewer, page.Count, page.Visible), page.V)
+	return appendCountV(b, h.countFor(viewer, page.Count, page.Visible)-h.blockersOn(viewer, page), page.V)
 }
 
 // countFor is the member count viewer is told: invisible members are not
-// counted, except for the API key, which sees the real state.
+// counted, except for the API key, which sees the real state. Members who
+// block viewer are left out by the caller (see Blocker).
 func (h *Hub) countFor(viewer string, count, visible int) int {
 	if viewer == "" {
 		return count

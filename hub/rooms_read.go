@@ -50,13 +50,19 @@ func (h *Hub) RoomCount(ctx context.Context, viewer, room string) ([]byte, error
 	if err := h.mayReadRoom(ctx, viewer, room); err != nil {
 		return nil, err
 	}
-	page, err := h.roomPage(ctx, room, "", 0)
+	// A user's count leaves out the members who block them (see Blocker),
+	// found on the room's first page: the whole room up to 1,000 members.
+	limit := 0
+	if _, ok := h.cfg.Policy.(Blocker); ok && viewer != "" {
+		limit = MaxRoomPage
+	}
+	page, err := h.roomPage(ctx, room, "", limit)
 	if err != nil {
 		return nil, err
 	}
 	b := []byte(`{"room":`)
 	b = presence.AppendString(b, room)
-	return appendCountV(b, h.countFor(viewer, page.Count, page.Visible), page.V), nil
+	return appendCountV(b, h.countFor(viewer, page.Count, page.Visible)-h.blockersOn(viewer, &page), page.V), nil
 }
 
 // UserRooms returns the rooms userID is in, sorted: the rooms of the

@@ -1,0 +1,115 @@
+package hub
+
+import "github.com/presenced/presenced/presence"
+
+// Blocker is an optional ability of a Policy. Blocking reports whether
+// target blocks anyone; Blocks whether target blocks viewer. Both answer
+// from memory, as Level does.
+//
+// A room's count leaves out, for each viewer, the members who block the
+// viewer: a count that included a member the viewer is never listed would
+// reveal the block. Other members a viewer's Policy hides are counted (a
+// count per viewer would cost a Policy call per member); a block is rare,
+// so a viewer pays only for the members who block someone.
+type Blocker interface {
+	Blocking(target string) bool
+	Blocks(target, viewer string) bool
+}
+
+// blocks reports whether member, present and not invisible, blocks viewer.
+func (h *Hub) blocks(b Blocker, member, viewer string, present, invisible bool) bool {
+	return present && !invisible && viewer != "" && member != viewer && b.Blocking(member) && b.Blocks(member, viewer)
+}
+
+// blockersOn counts the members on page who block viewer.
+func (h *Hub) blockersOn(viewer string, page *presence.RoomPage) int {
+	b, ok := h.cfg.Policy.(Blocker)
+	if !ok || viewer == "" {
+		return 0
+	}
+	n := 0
+	for _, m := range page.Members {
+		if h.blocks(b, m.UserID, viewer, true, m.Invisible) {
+			n++
+		}
+	}
+	return n
+}
+
+// noteBlockers records in sub which members on page block its viewer: a
+// room_state lists the whole room up to its 1,000 members, so for such
+// rooms the set is complete. Called with rt.mu held.
+func (h *Hub) noteBlockers(sub *roomSub, viewer string, page *presence.RoomPage) {
+	sub.blockers = nil
+	b, ok := h.cfg.Policy.(Blocker)
+	if !ok {
+		return
+	}
+	for _, m := range page.Members {
+		if h.blocks(b, m.UserID, viewer, true, m.Invisible) {
+			if sub.blockers == nil {
+				sub.blockers = make(map[string]struct{})
+			}
+			sub.blockers[m.UserID] = struct{}{}
+		}
+	}
+}
+
+// noteBlocker updates sub's blockers with user's latest state. Called
+// with rt.mu held.
+func (h *Hub) noteBlocker(b Blocker, sub *roomSub, viewer, user string, present, invisible bool) {
+	if h.blocks(b, user, viewer, present, invisible) {
+		if sub.blockers == nil {
+			sub.blockers = make(map[string]struct{})
+		}
+		sub.blockers[user] = struct{}{}
+	} else if sub.blockers != nil {
+		delete(sub.blockers, user)
+	}
+}
+
+// memberEventFor returns what viewer (on sub) receives for ev, or nil,
+// with the count the viewer is told; f caches the frames of viewers who
+// are blocked by no member. Called with rt.mu held.
+func (h *Hub) memberEventFor(f *memberFrames, sub *roomSub, room, viewer string, ev *roomEvent) []byte {
+	if b, ok := h.cfg.Policy.(Blocker); ok {
+		present := ev.Member != nil
+		h.noteBlocker(b, sub, viewer, ev.User, present, present && ev.Member.Invisible)
+	}
+	if len(sub.blockers) == 0 {
+		return f.forViewer(h, room, viewer, ev)
+	}
+	own := *ev
+	own.Visible = max(0, ev.Visible-len(sub.blockers))
+	var mine memberFrames
+	return mine.forViewer(h, room, viewer, &own)
+}
+
+// blockingIn returns the users changed in s who block someone: the only
+// ones whose change can alter a viewer's blockers.
+func (h *Hub) blockingIn(s *summary) []string {
+	b, ok := h.cfg.Policy.(Blocker)
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, u := range s.order {
+		if b.Blocking(u) {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// noteSummaryBlockers updates sub's blockers with the latest state of the
+// summarised users who block someone. Called with rt.mu held.
+func (h *Hub) noteSummaryBlockers(rt *roomTopic, sub *roomSub, viewer string, blocking []string) {
+	if len(blocking) == 0 {
+		return
+	}
+	b := h.cfg.Policy.(Blocker)
+	for _, u := range blocking {
+		m := rt.seen[u]
+		h.noteBlocker(b, sub, viewer, u, m.present, m.invisible)
+	}
+}
