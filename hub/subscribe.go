@@ -110,8 +110,10 @@ func (h *Hub) watchIfNew(c *Client, name string) (t *topic, added bool, err erro
 // advanceOrInit is advance for a snapshot read from the store: a record at
 // version 0 (a user never seen) still fills an empty topic.
 func (t *topic) advanceOrInit(rec *record) {
-	if !t.advance(rec) {
-		t.latest.CompareAndSwap(nil, rec)
+	if !t.advance(rec) && t.latest.CompareAndSwap(nil, rec) {
+		// A user first read from the store: nothing up to rec is owed to
+		// any watcher.
+		t.noteFanned(rec.p.V)
 	}
 }
 

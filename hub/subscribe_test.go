@@ -66,3 +66,38 @@ func TestFailedSubscribeKeepsEarlierSubscriptions(t *testing.T) {
 		return false
 	})
 }
+
+// TestAppliedFollowsFanOut: Applied reports a version once its fan-out is
+// done, and nothing for a user no local connection watches.
+func TestAppliedFollowsFanOut(t *testing.T) {
+	h, _ := newHub(t, nil)
+	ctx := context.Background()
+	if _, ok := h.Applied("alice"); ok {
+		t.Fatal("Applied reports a user nobody watches")
+	}
+	rec := &recorder{hold: make(chan struct{})}
+	defer close(rec.hold)
+	w := h.Open("watcher", "", time.Time{}, rec)
+	if err := h.Subscribe(ctx, w, []string{"alice"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	// The writer holds the snapshot: what follows stays in the queue.
+	waitFor(t, "the writer to block", func() bool { return rec.holding.Load() == 1 })
+	if v, ok := h.Applied("alice"); !ok || v != 0 {
+		t.Fatalf("Applied after the first read = %d %v, want 0 true", v, ok)
+	}
+	text := "here"
+	p, err := h.SetStatus(ctx, "alice", presence.StatusChange{CustomStatus: &text})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := h.Applied("alice"); v != p.V {
+		t.Fatalf("Applied = %d after the update's fan-out, want %d", v, p.V)
+	}
+	w.mu.Lock()
+	n := len(w.out.frames)
+	w.mu.Unlock()
+	if n != 1 {
+		t.Fatalf("%d frames queued by the time Applied reported the update, want 1", n)
+	}
+}
