@@ -1,6 +1,9 @@
 package server_test
 
 import (
+	"bytes"
+	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -255,4 +258,35 @@ func TestSnapshotIsNeverOlderThanUpdates(t *testing.T) {
 		w.Drop()
 	}
 	<-done
+}
+
+// TestGetPresenceRepliesInRequestOrder: the reply lists each user once, in
+// the order the request named them (a client may render it as is).
+func TestGetPresenceRepliesInRequestOrder(t *testing.T) {
+	h := start(t, nil)
+	h.online("bob", "web")
+	c := h.dial("alice", "web")
+	ids := []string{"zed", "bob", "mia", "bob", "carl", "ann", "zed", "lou"}
+	m, err := c.Request(ctx5(t), map[string]any{"type": protocol.TypeGetPresence, "user_ids": ids})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reply struct{ Presences json.RawMessage }
+	mustJSON(t, m.Raw, &reply)
+	dec := json.NewDecoder(bytes.NewReader(reply.Presences))
+	var order []string
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		t.Fatalf("%s", m.Raw)
+	}
+	for dec.More() {
+		tok, _ := dec.Token()
+		order = append(order, tok.(string))
+		var p presence.Presence
+		if err := dec.Decode(&p); err != nil || p.UserID != tok {
+			t.Fatalf("%s: %v", m.Raw, err)
+		}
+	}
+	if got := strings.Join(order, ","); got != "zed,bob,mia,carl,ann,lou" {
+		t.Fatalf("reply lists %s, want zed,bob,mia,carl,ann,lou", got)
+	}
 }
