@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"os"
 	"sync"
 	"unicode/utf8"
 
@@ -92,8 +93,11 @@ func decode(r *http.Request, v any) error {
 	switch {
 	case errors.As(err, &tooBig):
 		return presence.Errorf(presence.CodeLimitExceeded, "body larger than %d bytes", MaxBodyBytes)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return presence.Errorf(presence.CodeBadJSON, "the body did not arrive within the server's read timeout")
 	case err != nil:
-		return presence.Errorf(presence.CodeBadJSON, "body could not be read: %s", err.Error())
+		// The text would name the connection's addresses.
+		return presence.Errorf(presence.CodeBadJSON, "the body could not be read")
 	}
 	return decodeJSON(buf.Bytes(), v)
 }

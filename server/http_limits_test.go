@@ -51,10 +51,21 @@ func waitClosed(t *testing.T, nc net.Conn, within time.Duration) {
 func TestHTTPSlowBodyIsCutAtTheReadTimeout(t *testing.T) {
 	h := start(t, func(c *server.Config) { c.HTTPReadTimeout = 300 * time.Millisecond })
 	began := time.Now()
-	waitClosed(t, h.rawConn(slowBulk), 5*time.Second)
+	nc := h.rawConn(slowBulk)
+	_ = nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(nc), nil)
+	if err != nil {
+		t.Fatalf("no answer to a body that stopped coming: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	var e struct{ Code, Message string }
+	if resp.StatusCode != 400 || json.Unmarshal(body, &e) != nil || e.Code != "bad_json" || strings.Contains(e.Message, "127.0.0.1") {
+		t.Fatalf("answer = %d %s, want 400 bad_json naming no address", resp.StatusCode, body)
+	}
 	if took := time.Since(began); took < 300*time.Millisecond {
 		t.Fatalf("the request was cut after %s, before its read timeout", took)
 	}
+	waitClosed(t, nc, 5*time.Second)
 }
 
 func TestHTTPIdleKeepAliveIsClosed(t *testing.T) {
