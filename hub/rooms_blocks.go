@@ -1,6 +1,10 @@
 package hub
 
-import "github.com/presenced/presenced/presence"
+import (
+	"context"
+
+	"github.com/presenced/presenced/presence"
+)
 
 // Blocker is an optional ability of a Policy. Blocking reports whether
 // target blocks anyone; Blocks whether target blocks viewer. Both answer
@@ -34,6 +38,54 @@ func (h *Hub) blockersOn(viewer string, page *presence.RoomPage) int {
 		}
 	}
 	return n
+}
+
+// roomBlockers counts the members who block viewer among the room's first
+// roomStatePage members, the members a room_state lists: every read of a
+// room counts the same members whatever page it shows (a count that
+// changed from page to page would point at the page of the blocker). page
+// (read after after) serves when it holds those members; otherwise they
+// are read, which only a user's read of a large room, past its first
+// page, costs.
+func (h *Hub) roomBlockers(ctx context.Context, viewer, room, after string, page *presence.RoomPage) (int, error) {
+	if _, ok := h.cfg.Policy.(Blocker); !ok || viewer == "" {
+		return 0, nil
+	}
+	first := h.roomStatePage()
+	holdsFirst := after == "" && (len(page.Members) >= first || (page.Next == "" && len(page.Members) >= page.Count))
+	if !holdsFirst {
+		p, err := h.roomPage(ctx, room, "", first)
+		if err != nil {
+			return 0, err
+		}
+		page = &p
+	}
+	n := 0
+	for i, m := range page.Members {
+		if i < first && h.blocks(h.cfg.Policy.(Blocker), m.UserID, viewer, true, m.Invisible) {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// connBlockers returns the blockers c's room connection knows (those its
+// events are counted without), if c is in room.
+func (h *Hub) connBlockers(c *Client, room string) (int, bool) {
+	sub := c.room(room)
+	if sub == nil {
+		return 0, false
+	}
+	rt := c.topicOf(sub)
+	if rt == nil {
+		return 0, false
+	}
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if sub.detached || sub.snapV == pending {
+		return 0, false
+	}
+	return len(sub.blockers), true
 }
 
 // noteBlockers records in sub which members on page block its viewer: a

@@ -52,6 +52,23 @@ func TestRoomCountLeavesOutABlockingMember(t *testing.T) {
 	if members.Count != 3 || memberIDs(members.Members) != "bob,carol,dave" {
 		t.Fatalf("bob's HTTP members = %+v", members)
 	}
+	// Every page tells the same count: one that changed from page to page
+	// would point at the blocker's page.
+	after := ""
+	for range 3 {
+		p, err := bob.RoomMembers(ctx5(t), "doc:1", after, 1)
+		if err != nil || p.Count != 3 {
+			t.Fatalf("bob's room_members page after %q = %+v %v, want count 3", after, p, err)
+		}
+		mustJSON(t, h.mustAPIAs("GET", path+"/members?limit=1&after="+url.QueryEscape(after), tok), &members)
+		if members.Count != 3 {
+			t.Fatalf("bob's HTTP members page after %q = %+v, want count 3", after, members)
+		}
+		if p.Next == nil {
+			break
+		}
+		after = *p.Next
+	}
 	mustJSON(t, h.mustAPIAs("GET", path+"/count", ""), &count)
 	if count.Count != 4 {
 		t.Fatalf("the API key's count = %d, want 4", count.Count)
