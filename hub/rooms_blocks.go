@@ -99,34 +99,40 @@ func (h *Hub) noteBlockers(sub *roomSub, viewer string, page *presence.RoomPage)
 	}
 	for _, m := range page.Members {
 		if h.blocks(b, m.UserID, viewer, true, m.Invisible) {
-			if sub.blockers == nil {
-				sub.blockers = make(map[string]struct{})
-			}
-			sub.blockers[m.UserID] = struct{}{}
+			sub.setBlocker(m.UserID, true)
 		}
 	}
 }
 
-// noteBlocker updates sub's blockers with user's latest state. Called
-// with rt.mu held.
-func (h *Hub) noteBlocker(b Blocker, sub *roomSub, viewer, user string, present, invisible bool) {
-	if h.blocks(b, user, viewer, present, invisible) {
+// setBlocker records whether user blocks sub's viewer. Called with rt.mu
+// held.
+func (sub *roomSub) setBlocker(user string, blocks bool) {
+	if blocks {
 		if sub.blockers == nil {
 			sub.blockers = make(map[string]struct{})
 		}
 		sub.blockers[user] = struct{}{}
-	} else if sub.blockers != nil {
+	} else {
 		delete(sub.blockers, user)
 	}
 }
 
+// eventBlocker returns the Policy's Blocker when ev's member blocks
+// anyone, so that a fan-out asks it once per event, not once per viewer.
+func (h *Hub) eventBlocker(ev *roomEvent) Blocker {
+	if b, ok := h.cfg.Policy.(Blocker); ok && b.Blocking(ev.User) {
+		return b
+	}
+	return nil
+}
+
 // memberEventFor returns what viewer (on sub) receives for ev, or nil,
 // with the count the viewer is told; f caches the frames of viewers who
-// are blocked by no member. Called with rt.mu held.
-func (h *Hub) memberEventFor(f *memberFrames, sub *roomSub, room, viewer string, ev *roomEvent) []byte {
-	if b, ok := h.cfg.Policy.(Blocker); ok {
+// are blocked by no member, b is eventBlocker(ev). Called with rt.mu held.
+func (h *Hub) memberEventFor(f *memberFrames, b Blocker, sub *roomSub, room, viewer string, ev *roomEvent) []byte {
+	if b != nil || sub.blockers != nil {
 		present := ev.Member != nil
-		h.noteBlocker(b, sub, viewer, ev.User, present, present && ev.Member.Invisible)
+		sub.setBlocker(ev.User, b != nil && h.blocks(b, ev.User, viewer, present, present && ev.Member.Invisible))
 	}
 	if len(sub.blockers) == 0 {
 		return f.forViewer(h, room, viewer, ev)
@@ -162,6 +168,6 @@ func (h *Hub) noteSummaryBlockers(rt *roomTopic, sub *roomSub, viewer string, bl
 	b := h.cfg.Policy.(Blocker)
 	for _, u := range blocking {
 		m := rt.seen[u]
-		h.noteBlocker(b, sub, viewer, u, m.present, m.invisible)
+		sub.setBlocker(u, h.blocks(b, u, viewer, m.present, m.invisible))
 	}
 }

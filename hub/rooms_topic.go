@@ -327,6 +327,7 @@ func (h *Hub) fanMember(rt *roomTopic, ev *roomEvent) {
 		return
 	}
 	var f memberFrames
+	blocker := h.eventBlocker(ev)
 	n := 0
 	for c, sub := range rt.subs {
 		if sub.snapV == pending {
@@ -340,7 +341,7 @@ func (h *Hub) fanMember(rt *roomTopic, ev *roomEvent) {
 		if ev.V <= sub.snapV {
 			continue
 		}
-		if frame := h.memberEventFor(&f, sub, rt.name, c.UserID, ev); frame != nil {
+		if frame := h.memberEventFor(&f, blocker, sub, rt.name, c.UserID, ev); frame != nil {
 			c.Send(frame)
 			n++
 		}
@@ -425,7 +426,7 @@ func (h *Hub) install(c *Client, sub *roomSub, page *presence.RoomPage, frame []
 	for _, ev := range sub.held {
 		if ev.V > v {
 			var f memberFrames
-			if fr := h.memberEventFor(&f, sub, rt.name, c.UserID, ev); fr != nil {
+			if fr := h.memberEventFor(&f, h.eventBlocker(ev), sub, rt.name, c.UserID, ev); fr != nil {
 				c.Send(fr)
 			}
 		}

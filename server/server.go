@@ -300,4 +300,5 @@ var (
 	_ hub.Bus         = (*localbus.Bus)(nil)
 	_ hub.Store       = (*redisstore.Store)(nil)
 	_ hub.Bus         = (*redisstore.Bus)(nil)
+	_ hub.Blocker     = (*privacy.Cache)(nil)
 )
