@@ -74,6 +74,7 @@ func TestRedisNodesShareUpdates(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	b.keepAlive(alice)    // B has handled the heartbeats
 	a.settled(w, "alice") // heartbeats are silent
 
 	if err := alice.SetStatus(ctx5(t), map[string]any{"status": "busy", "activity": "in_call"}); err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/presenced/presenced/client"
 	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/protocol"
 )
 
 // threeNodes starts three presenced processes on the shared cluster.
@@ -31,6 +32,10 @@ func TestSubscribeAndUpdatesAcrossNodes(t *testing.T) {
 		if err := alice.Heartbeat(ctxFor(t, 5*time.Second)); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// B has handled the heartbeats once it answers a later ping.
+	if _, err := alice.Request(ctxFor(t, 5*time.Second), map[string]any{"type": protocol.TypePing}); err != nil {
+		t.Fatal(err)
 	}
 	p = unchangedSince(t, a, w, "alice", p.V) // heartbeats change nothing visible
 	if err := bob.SetStatus(ctxFor(t, 5*time.Second), map[string]any{"status": "away"}); err != nil {
