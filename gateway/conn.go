@@ -126,7 +126,7 @@ func (c *conn) dispatch(ctx context.Context, msg *protocol.ClientMessage) error 
 			}
 		}
 	case protocol.TypeSetStatus:
-		ch, err := statusChange(msg)
+		ch, err := msg.StatusChange()
 		if err != nil {
 			return err
 		}
@@ -151,11 +151,11 @@ func (c *conn) dispatch(ctx context.Context, msg *protocol.ClientMessage) error 
 			return err
 		}
 	case protocol.TypeGetPresence:
-		ps, err := h.Presences(ctx, c.client.UserID, msg.UserIDs)
+		frame, err := h.PresenceReply(ctx, c.client.UserID, protocol.TypePresence, msg.ID, msg.UserIDs)
 		if err != nil {
 			return err
 		}
-		c.client.Send(hub.PresencesFrame(protocol.TypePresence, msg.ID, ps))
+		c.client.Send(frame)
 		return nil
 	case protocol.TypePing:
 		c.reply(protocol.TypePong, msg.ID)
@@ -233,55 +233,11 @@ func (c *conn) refuse(now int64) {
 	}
 }
 
-func statusChange(msg *protocol.ClientMessage) (presence.StatusChange, error) {
-	var ch presence.StatusChange
-	if msg.Status != nil {
-		s := presence.Status(*msg.Status)
-		ch.Status = &s
-	}
-	if msg.Activity != nil {
-		a := presence.Activity(*msg.Activity)
-		ch.Activity = &a
-	}
-	ch.CustomStatus, ch.CustomEmoji = msg.CustomStatus, msg.CustomEmoji
-	var err error
-	if ch.ExpiresAt, err = unixTime("expires_at", msg.ExpiresAt); err != nil {
-		return ch, err
-	}
-	if ch.ActivityExpiresAt, err = unixTime("activity_expires_at", msg.ActivityExpiresAt); err != nil {
-		return ch, err
-	}
-	if ch.CustomExpiresAt, err = unixTime("custom_status_expires_at", msg.CustomStatusExpiresAt); err != nil {
-		return ch, err
-	}
-	if ch.Status == nil && ch.Activity == nil && ch.CustomStatus == nil && ch.CustomEmoji == nil {
-		return ch, presence.Errorf(presence.CodeInvalidArgument, "set_status needs at least one of status, activity, custom_status, custom_emoji")
-	}
-	return ch, nil
-}
-
-// StatusChange converts a set_status-shaped message into a change; the
-// HTTP API accepts the same body.
+// StatusChange converts a set_status-shaped message into a change.
+//
+// Deprecated: use msg.StatusChange (protocol.ClientMessage.StatusChange).
 func StatusChange(msg *protocol.ClientMessage) (presence.StatusChange, error) {
-	return statusChange(msg)
-}
-
-// maxUnix bounds expiry times to what JSON numbers and time.Time agree on.
-const maxUnix = 1 << 40
-
-func unixTime(field string, v *float64) (*time.Time, error) {
-	if v == nil {
-		return nil, nil
-	}
-	if *v == 0 {
-		t := time.Time{}
-		return &t, nil
-	}
-	if *v < 0 || *v > maxUnix {
-		return nil, presence.Errorf(presence.CodeInvalidArgument, "%s must be unix seconds", field)
-	}
-	t := presence.FromUnixSeconds(*v)
-	return &t, nil
+	return msg.StatusChange()
 }
 
 var knownTypes = map[string]bool{

@@ -21,12 +21,12 @@ func (c *conn) privacyMessage(ctx context.Context, msg *protocol.ClientMessage) 
 	me := c.client.UserID
 	switch msg.Type {
 	case protocol.TypeSetPrivacy:
-		if err := SetPrivacy(ctx, c.g.hub, sv, me, msg); err != nil {
+		if err := sv.ApplyMessage(ctx, c.g.hub, me, msg); err != nil {
 			return err
 		}
 		fallthrough
 	case protocol.TypeGetPrivacy:
-		p, err := PrivacyOf(ctx, c.g.hub, sv, me)
+		p, err := sv.InEffect(ctx, c.g.hub, me)
 		if err != nil {
 			return err
 		}
@@ -52,49 +52,16 @@ func (c *conn) privacyMessage(ctx context.Context, msg *protocol.ClientMessage) 
 	return nil
 }
 
-// SetPrivacy applies the privacy fields of msg (set_privacy, or the body
-// of PUT /v1/users/{id}/privacy) to userID. Every field is checked before
-// anything changes; absent fields stay as they are.
+// SetPrivacy applies the privacy fields of msg to userID.
+//
+// Deprecated: use privacy.Service.ApplyMessage.
 func SetPrivacy(ctx context.Context, h *hub.Hub, sv *privacy.Service, userID string, msg *protocol.ClientMessage) error {
-	if err := presence.ValidateUserID(userID); err != nil {
-		return err
-	}
-	var ch privacy.Change
-	if msg.Visibility != nil {
-		v, err := privacy.ParseVisibility("visibility", *msg.Visibility)
-		if err != nil {
-			return err
-		}
-		ch.Visibility = &v
-	}
-	if msg.LastSeenVisibility != nil {
-		v, err := privacy.ParseVisibility("last_seen_visibility", *msg.LastSeenVisibility)
-		if err != nil {
-			return err
-		}
-		ch.LastSeenVisibility = &v
-	}
-	if ch.Visibility != nil || ch.LastSeenVisibility != nil {
-		if _, err := sv.Set(ctx, userID, ch); err != nil {
-			return err
-		}
-	}
-	if msg.Invisible != nil {
-		return h.SetInvisible(ctx, userID, *msg.Invisible)
-	}
-	return nil
+	return sv.ApplyMessage(ctx, h, userID, msg)
 }
 
-// PrivacyOf returns userID's settings in effect (defaults applied).
+// PrivacyOf returns userID's settings in effect.
+//
+// Deprecated: use privacy.Service.InEffect.
 func PrivacyOf(ctx context.Context, h *hub.Hub, sv *privacy.Service, userID string) (protocol.Privacy, error) {
-	s, err := sv.Settings(ctx, userID)
-	if err != nil {
-		return protocol.Privacy{}, err
-	}
-	st, err := h.State(ctx, userID)
-	if err != nil {
-		return protocol.Privacy{}, err
-	}
-	vis, ls := sv.Rules.Effective(&s)
-	return protocol.Privacy{Visibility: string(vis), LastSeenVisibility: string(ls), Invisible: st.Invisible}, nil
+	return sv.InEffect(ctx, h, userID)
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/presenced/presenced/auth"
-	"github.com/presenced/presenced/gateway"
 	"github.com/presenced/presenced/hub"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/privacy"
@@ -166,7 +165,7 @@ func (a *API) putStatus(w http.ResponseWriter, r *http.Request) {
 		writeError(w, a.log, err)
 		return
 	}
-	ch, err := gateway.StatusChange(&msg)
+	ch, err := msg.StatusChange()
 	if err != nil {
 		writeError(w, a.log, err)
 		return
@@ -195,9 +194,4 @@ func (a *API) readyz(w http.ResponseWriter, _ *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-}
-
-// decode reads a JSON body of at most MaxBodyBytes into v.
-func decode(r *http.Request, v any) error {
-	return decodeJSON(http.MaxBytesReader(nil, r.Body, MaxBodyBytes), v)
 }

@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 
-	"github.com/presenced/presenced/gateway"
+	"github.com/presenced/presenced/hub"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/privacy"
 	"github.com/presenced/presenced/protocol"
@@ -39,7 +39,7 @@ func (a *API) getPrivacy(w http.ResponseWriter, r *http.Request) {
 	if sv == nil {
 		return
 	}
-	p, err := gateway.PrivacyOf(r.Context(), a.cfg.Hub, sv, r.PathValue("user_id"))
+	p, err := sv.InEffect(r.Context(), a.cfg.Hub, r.PathValue("user_id"))
 	if err != nil {
 		writeError(w, a.log, err)
 		return
@@ -58,12 +58,14 @@ func (a *API) putPrivacy(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("user_id")
-	if err := gateway.SetPrivacy(r.Context(), a.cfg.Hub, sv, id, &msg); err != nil {
+	if err := sv.ApplyMessage(r.Context(), a.cfg.Hub, id, &msg); err != nil {
 		writeError(w, a.log, err)
 		return
 	}
 	a.getPrivacy(w, r)
 }
+
+var _ privacy.Invisibility = (*hub.Hub)(nil)
 
 // listBody is the body of the contacts and blocks endpoints; the key is
 // the list's name.

@@ -1,8 +1,10 @@
 package hub
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -71,5 +73,36 @@ func TestDedupeKeepsFirstOccurrences(t *testing.T) {
 		if got := dedupe(c.in); !reflect.DeepEqual(got, c.want) {
 			t.Errorf("dedupe(%v) = %v, want %v", c.in, got, c.want)
 		}
+	}
+}
+
+// TestPresenceReplyInRequestOrder: a get_presence reply lists each user
+// once, in the order the request named them.
+func TestPresenceReplyInRequestOrder(t *testing.T) {
+	h, _ := newHub(t, nil)
+	ctx := context.Background()
+	ids := []string{"zed", "bob", "alice", "bob", "mia", "zed", "carl"}
+	frame, err := h.PresenceReply(ctx, "viewer", "presence", json.RawMessage(`7`), ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(frame))
+	var order []string
+	for _, want := range []string{"{", "type", "presence", "id", "7", "presences", "{"} {
+		tok, err := dec.Token()
+		if err != nil || fmt.Sprint(tok) != want {
+			t.Fatalf("%s: token %v (%v), want %s", frame, tok, err, want)
+		}
+	}
+	for dec.More() {
+		tok, _ := dec.Token()
+		order = append(order, tok.(string))
+		var p presence.Presence
+		if err := dec.Decode(&p); err != nil || p.UserID != tok {
+			t.Fatalf("%s: %v %+v", frame, err, p)
+		}
+	}
+	if want := []string{"zed", "bob", "alice", "mia", "carl"}; !reflect.DeepEqual(order, want) {
+		t.Fatalf("reply lists %v, want %v", order, want)
 	}
 }

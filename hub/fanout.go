@@ -89,6 +89,7 @@ func (h *Hub) fanout(t *topic, rec *record) {
 		}
 	}
 	s.mu.RUnlock()
+	t.noteFanned(rec.p.V)
 	h.m.Delivered(n)
 }
 

@@ -200,6 +200,7 @@ func (h *Hub) applyPrivacy(userID string, rec *record) {
 			}
 		}
 		s.mu.RUnlock()
+		t.noteFanned(cur.p.V)
 		h.m.Delivered(n)
 	}
 	h.clientMu.Lock()

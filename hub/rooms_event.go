@@ -150,7 +150,9 @@ func appendCountV(b []byte, count int, v uint64) []byte {
 
 // membersFrame encodes room_state or room_members (typ "" leaves the type
 // and id out: the HTTP body): a page of members as viewer sees them.
-func (h *Hub) membersFrame(typ string, reqID json.RawMessage, room, viewer string, page *presence.RoomPage) []byte {
+// blocked is the number of members who block viewer, left out of the
+// count (see Blocker).
+func (h *Hub) membersFrame(typ string, reqID json.RawMessage, room, viewer string, page *presence.RoomPage, blocked int) []byte {
 	b := make([]byte, 0, 128+len(page.Members)*160)
 	b = append(b, '{')
 	if typ != "" {
@@ -183,11 +185,12 @@ func (h *Hub) membersFrame(typ string, reqID json.RawMessage, room, viewer strin
 	} else {
 		b = presence.AppendString(b, page.Next)
 	}
-	return appendCountV(b, h.countFor(viewer, page.Count, page.Visible), page.V)
+	return appendCountV(b, max(0, h.countFor(viewer, page.Count, page.Visible)-blocked), page.V)
 }
 
 // countFor is the member count viewer is told: invisible members are not
-// counted, except for the API key, which sees the real state.
+// counted, except for the API key, which sees the real state. Members who
+// block viewer are left out by the caller (see Blocker).
 func (h *Hub) countFor(viewer string, count, visible int) int {
 	if viewer == "" {
 		return count

@@ -154,7 +154,7 @@ func (h *Hub) sendRoomState(ctx context.Context, c *Client, room string, sub *ro
 		if err != nil {
 			return h.unavailable(err)
 		}
-		frame := h.membersFrame(typeRoomState, reqID, room, c.UserID, &page)
+		frame := h.membersFrame(typeRoomState, reqID, room, c.UserID, &page, h.blockersOn(c.UserID, &page))
 		if h.install(c, sub, &page, frame, attempt >= 2) {
 			return nil
 		}

@@ -25,8 +25,14 @@ func (h *Hub) RoomMembersFor(ctx context.Context, c *Client, room, after string,
 	if err != nil {
 		return err
 	}
+	blocked, ok := h.connBlockers(c, room)
+	if !ok {
+		if blocked, err = h.roomBlockers(ctx, c.UserID, room, after, &page); err != nil {
+			return err
+		}
+	}
 	h.shown(c, room, &page)
-	c.Send(h.membersFrame(typeRoomMembers, reqID, room, c.UserID, &page))
+	c.Send(h.membersFrame(typeRoomMembers, reqID, room, c.UserID, &page, blocked))
 	return nil
 }
 
@@ -41,7 +47,11 @@ func (h *Hub) RoomMembers(ctx context.Context, viewer, room, after string, limit
 	if err != nil {
 		return nil, err
 	}
-	return h.membersFrame("", nil, room, viewer, &page), nil
+	blocked, err := h.roomBlockers(ctx, viewer, room, after, &page)
+	if err != nil {
+		return nil, err
+	}
+	return h.membersFrame("", nil, room, viewer, &page, blocked), nil
 }
 
 // RoomCount returns room's member count as viewer is told it, and the
@@ -54,9 +64,13 @@ func (h *Hub) RoomCount(ctx context.Context, viewer, room string) ([]byte, error
 	if err != nil {
 		return nil, err
 	}
+	blocked, err := h.roomBlockers(ctx, viewer, room, "", &page)
+	if err != nil {
+		return nil, err
+	}
 	b := []byte(`{"room":`)
 	b = presence.AppendString(b, room)
-	return appendCountV(b, h.countFor(viewer, page.Count, page.Visible), page.V), nil
+	return appendCountV(b, max(0, h.countFor(viewer, page.Count, page.Visible)-blocked), page.V), nil
 }
 
 // UserRooms returns the rooms userID is in, sorted: the rooms of the

@@ -146,14 +146,16 @@ func (h *Hub) flushSummary(rt *roomTopic) {
 	}
 	pub := h.classes(s, "")
 	d := deltasOf(s, pub)
-	shared := summaryFrame(rt, &d)
+	shared := summaryFrame(rt, &d, rt.visible)
 	check := h.policyChecks(s)
 	n := 0
+	blocking := h.blockingIn(s)
 	for c, sub := range rt.subs {
+		h.noteSummaryBlockers(rt, sub, c.UserID, blocking)
 		frame := shared
-		if !h.matchesPublic(s, pub, check, c.UserID) {
+		if !h.matchesPublic(s, pub, check, c.UserID) || len(sub.blockers) > 0 {
 			own := deltasOf(s, h.classes(s, c.UserID))
-			frame = summaryFrame(rt, &own)
+			frame = summaryFrame(rt, &own, max(0, rt.visible-len(sub.blockers)))
 		}
 		if sub.snapV == pending {
 			sub.heldSum = frame
@@ -204,7 +206,7 @@ func (h *Hub) policyChecks(s *summary) []int {
 	return out
 }
 
-func summaryFrame(rt *roomTopic, d *deltas) []byte {
+func summaryFrame(rt *roomTopic, d *deltas, count int) []byte {
 	b := make([]byte, 0, 96+16*(len(d.joined)+len(d.left)+len(d.updated)))
 	b = append(b, `{"type":"`+typeRoomSummary+`","room":`...)
 	b = presence.AppendString(b, rt.name)
@@ -225,5 +227,5 @@ func summaryFrame(rt *roomTopic, d *deltas) []byte {
 	}
 	b = append(b, `,"truncated":`...)
 	b = strconv.AppendBool(b, d.truncated)
-	return appendCountV(b, rt.visible, rt.v)
+	return appendCountV(b, count, rt.v)
 }

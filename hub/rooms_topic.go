@@ -57,6 +57,9 @@ type roomSub struct {
 	resync   bool         // held overflowed: the snapshot must be read again
 	heldSum  []byte       // the summary that came while pending
 	detached bool
+	// blockers are the members known to block this connection's user
+	// (see Blocker): its counts leave them out.
+	blockers map[string]struct{}
 	// Guarded by the hub's cursor lock:
 	cursor cursorState
 }
@@ -324,6 +327,7 @@ func (h *Hub) fanMember(rt *roomTopic, ev *roomEvent) {
 		return
 	}
 	var f memberFrames
+	blocker := h.eventBlocker(ev)
 	n := 0
 	for c, sub := range rt.subs {
 		if sub.snapV == pending {
@@ -337,7 +341,7 @@ func (h *Hub) fanMember(rt *roomTopic, ev *roomEvent) {
 		if ev.V <= sub.snapV {
 			continue
 		}
-		if frame := f.forViewer(h, rt.name, c.UserID, ev); frame != nil {
+		if frame := h.memberEventFor(&f, blocker, sub, rt.name, c.UserID, ev); frame != nil {
 			c.Send(frame)
 			n++
 		}
@@ -417,11 +421,12 @@ func (h *Hub) install(c *Client, sub *roomSub, page *presence.RoomPage, frame []
 	v := page.V
 	sub.snapV = v
 	rt.list(page)
+	h.noteBlockers(sub, c.UserID, page)
 	c.Send(frame)
 	for _, ev := range sub.held {
 		if ev.V > v {
 			var f memberFrames
-			if fr := f.forViewer(h, rt.name, c.UserID, ev); fr != nil {
+			if fr := h.memberEventFor(&f, h.eventBlocker(ev), sub, rt.name, c.UserID, ev); fr != nil {
 				c.Send(fr)
 			}
 		}

@@ -36,18 +36,24 @@ func (h *Hub) Subscribe(ctx context.Context, c *Client, userIDs []string, reqID 
 	if err := h.preparePolicy(ctx, append([]string{c.UserID}, ids...)); err != nil {
 		return err
 	}
+	// A failure undoes only what this request added: the ids c watched
+	// before stay watched and keep receiving updates.
 	topics := make([]*topic, 0, len(ids))
+	var added []*topic
 	var missing []string
 	for _, id := range ids {
-		t, err := h.watch(c, id)
+		t, fresh, err := h.watchIfNew(c, id)
 		if err != nil {
-			h.unwatchAll(c, topics)
+			h.unwatchAll(c, added)
 			if err == errClosed {
 				return nil
 			}
 			return err
 		}
 		topics = append(topics, t)
+		if fresh {
+			added = append(added, t)
+		}
 		if t.latest.Load() == nil {
 			missing = append(missing, id)
 		}
@@ -55,7 +61,7 @@ func (h *Hub) Subscribe(ctx context.Context, c *Client, userIDs []string, reqID 
 	if len(missing) > 0 {
 		states, err := h.cfg.Store.Load(ctx, missing)
 		if err != nil {
-			h.unwatchAll(c, topics)
+			h.unwatchAll(c, added)
 			return h.unavailable(err)
 		}
 		for _, id := range missing {
@@ -75,18 +81,39 @@ func (h *Hub) Subscribe(ctx context.Context, c *Client, userIDs []string, reqID 
 	for i, t := range topics {
 		rec := t.latest.Load()
 		lvl := h.viewerLevel(c.UserID, t.name)
-		c.subs.Set(t, sentAt(rec.p.V, lvl))
+		if c.watchesLocked(t) {
+			c.subs.Set(t, sentAt(rec.p.V, lvl))
+		}
 		views[i] = viewAt(c.UserID, lvl, rec)
 	}
-	c.enqueueLocked(presencesFrame(protocol.TypeInitialPresence, reqID, views), nil)
+	c.enqueueLocked(EncodePresences(protocol.TypeInitialPresence, reqID, views), nil)
 	return nil
+}
+
+// watchIfNew makes c watch name unless it already does; added reports
+// whether this call added the subscription. A subscription c already has
+// keeps delivering while the request runs: the snapshot it gets again is
+// at least as new as any update queued before it.
+func (h *Hub) watchIfNew(c *Client, name string) (t *topic, added bool, err error) {
+	if t := h.topics.get(name); t != nil {
+		c.mu.Lock()
+		had := c.watchesLocked(t)
+		c.mu.Unlock()
+		if had {
+			return t, false, nil
+		}
+	}
+	t, err = h.watch(c, name)
+	return t, err == nil, err
 }
 
 // advanceOrInit is advance for a snapshot read from the store: a record at
 // version 0 (a user never seen) still fills an empty topic.
 func (t *topic) advanceOrInit(rec *record) {
-	if !t.advance(rec) {
-		t.latest.CompareAndSwap(nil, rec)
+	if !t.advance(rec) && t.latest.CompareAndSwap(nil, rec) {
+		// A user first read from the store: nothing up to rec is owed to
+		// any watcher.
+		t.noteFanned(rec.p.V)
 	}
 }
 
@@ -126,82 +153,6 @@ func (h *Hub) unwatchAll(c *Client, topics []*topic) {
 	}
 }
 
-// Presences reads the presence of userIDs as viewer may see it; viewer ""
-// is a trusted backend and sees the real state. Unknown users are offline
-// with no last-seen.
-func (h *Hub) Presences(ctx context.Context, viewer string, userIDs []string) (map[string]presence.Presence, error) {
-	if err := checkIDs(userIDs); err != nil {
-		return nil, err
-	}
-	if viewer != "" {
-		if err := h.preparePolicy(ctx, append([]string{viewer}, userIDs...)); err != nil {
-			return nil, err
-		}
-	}
-	states, err := h.cfg.Store.Load(ctx, userIDs)
-	if err != nil {
-		return nil, h.unavailable(err)
-	}
-	out := make(map[string]presence.Presence, len(userIDs))
-	for _, id := range userIDs {
-		st := states[id]
-		st.UserID = id
-		out[id] = h.view(viewer, &record{p: st.Fold(), hiddenV: st.HiddenV})
-	}
-	return out, nil
-}
-
-// AppendPresencesJSON appends {"user_id":{presence},…} for userIDs as
-// viewer may see them (the same presences as Presences) without building a
-// map first: a bulk read encodes up to 1,000 presences per request, and the
-// intermediate map was a third of its allocations.
-func (h *Hub) AppendPresencesJSON(ctx context.Context, viewer string, userIDs []string, b []byte) ([]byte, error) {
-	if err := checkIDs(userIDs); err != nil {
-		return b, err
-	}
-	ids := dedupe(userIDs)
-	first := true
-	add := func(id string, stored *presence.UserState) {
-		var st presence.UserState
-		if stored != nil {
-			st = *stored
-		}
-		st.UserID = id
-		p := h.view(viewer, &record{p: st.Fold(), hiddenV: st.HiddenV})
-		b = appendMember(b, first, id, &p)
-		first = false
-	}
-	b = append(b, '{')
-	if r, ok := h.cfg.Store.(StateReader); ok {
-		if err := r.ReadStates(ctx, ids, add); err != nil {
-			return b, h.unavailable(err)
-		}
-		return append(b, '}'), nil
-	}
-	states, err := h.cfg.Store.Load(ctx, ids)
-	if err != nil {
-		return b, h.unavailable(err)
-	}
-	for _, id := range ids {
-		st, ok := states[id]
-		if ok {
-			add(id, &st)
-		} else {
-			add(id, nil)
-		}
-	}
-	return append(b, '}'), nil
-}
-
-// PresencesFrame encodes a reply of the given type carrying presences.
-func PresencesFrame(typ string, reqID json.RawMessage, ps map[string]presence.Presence) []byte {
-	views := make([]presence.Presence, 0, len(ps))
-	for _, p := range ps {
-		views = append(views, p)
-	}
-	return presencesFrame(typ, reqID, views)
-}
-
 // appendMember appends "id":{presence} to a JSON object being written,
 // after a comma unless it is the first member.
 func appendMember(b []byte, first bool, id string, p *presence.Presence) []byte {
@@ -211,27 +162,6 @@ func appendMember(b []byte, first bool, id string, p *presence.Presence) []byte 
 	b = presence.AppendString(b, id)
 	b = append(b, ':')
 	return p.AppendJSON(b)
-}
-
-func presencesFrame(typ string, reqID json.RawMessage, views []presence.Presence) []byte {
-	b := make([]byte, 0, 64+len(views)*280)
-	b = append(b, `{"type":"`...)
-	b = append(b, typ...)
-	b = append(b, '"')
-	if len(reqID) > 0 {
-		b = append(b, `,"id":`...)
-		b = append(b, reqID...)
-	}
-	b = append(b, `,"presences":{`...)
-	for i := range views {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = presence.AppendString(b, views[i].UserID)
-		b = append(b, ':')
-		b = views[i].AppendJSON(b)
-	}
-	return append(b, "}}"...)
 }
 
 func checkIDs(ids []string) error {

@@ -15,6 +15,9 @@ type topic struct {
 	name   string // the user id
 	subs   smallMap[*Client, struct{}]
 	latest atomic.Pointer[record]
+	// fanned is the newest version whose fan-out to the local watchers
+	// has finished (see Applied).
+	fanned atomic.Uint64
 }
 
 // record is one version of a user's presence as published on the bus.
@@ -119,6 +122,30 @@ func (t *topic) advance(rec *record) bool {
 		}
 		if t.latest.CompareAndSwap(old, rec) {
 			return true
+		}
+	}
+}
+
+// Applied returns the newest version of userID's presence whose fan-out
+// to this node's watchers is done (every frame it caused is queued); ok is
+// false when no local connection watches the user. Every node writes a
+// change to the store before publishing it, so once Applied reaches the
+// stored version, nothing about the user up to it is still on its way:
+// a frame queued later on a connection follows all of it.
+func (h *Hub) Applied(userID string) (v uint64, ok bool) {
+	t := h.topics.get(userID)
+	if t == nil {
+		return 0, false
+	}
+	return t.fanned.Load(), true
+}
+
+// noteFanned records that the fan-out of version v is done.
+func (t *topic) noteFanned(v uint64) {
+	for {
+		old := t.fanned.Load()
+		if old >= v || t.fanned.CompareAndSwap(old, v) {
+			return
 		}
 	}
 }

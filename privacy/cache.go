@@ -111,6 +111,24 @@ func (c *Cache) Level(viewer, target string) presence.Level {
 	return c.decide(viewer, target, c.get(target), c.get)
 }
 
+// Blocking reports whether target blocks anyone. Like Level it answers
+// from memory, loading a user not cached; an unreadable user blocks no one
+// (Level hides them anyway).
+func (c *Cache) Blocking(target string) bool {
+	t := c.get(target)
+	return t != nil && len(t.blocks) > 0
+}
+
+// Blocks reports whether target blocks viewer.
+func (c *Cache) Blocks(target, viewer string) bool {
+	t := c.get(target)
+	if t == nil {
+		return false
+	}
+	_, ok := t.blocks[viewer]
+	return ok
+}
+
 // LevelsFor returns Level with target fixed, looked up once: the form a
 // fan-out uses, paying per viewer only for the viewer's part of the rule.
 func (c *Cache) LevelsFor(target string) func(viewer string) presence.Level {

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"testing"
 	"time"
 
@@ -159,16 +161,35 @@ func (h *harness) advance(total, step time.Duration, alive ...*client.Conn) {
 	}
 }
 
-// sentinel proves that nothing reached c before it: it changes a marker
-// user's status and expects that update to be c's very next message.
-func (h *harness) sentinel(c *client.Conn, marker *client.Conn, markerID string, status string) {
+// settled proves that nothing about users is on its way to c, a
+// connection to this node: once the node has fanned out each user's stored
+// version (every node writes a change to the store before publishing it;
+// see hub.Hub.Applied), no presence_update may come before the pong to a
+// ping, as frames queued on one connection keep their order (other
+// notices, such as a store outage's, may). A marker update of
+// another user would prove nothing across nodes: Redis orders no two
+// channels, so it may overtake a late update it was meant to follow.
+func (h *harness) settled(c *client.Conn, users ...string) {
 	h.t.Helper()
-	if err := marker.SetStatus(ctx5(h.t), map[string]any{"status": status}); err != nil {
+	for _, u := range users {
+		var p presence.Presence
+		mustJSON(h.t, h.mustAPI("GET", "/v1/presence/"+url.PathEscape(u), nil), &p)
+		waitFor(h.t, fmt.Sprintf("%s's v%d fanned out", u, p.V), func() bool {
+			// A user no connection here watches has nothing to send.
+			v, ok := h.srv.Hub().Applied(u)
+			return !ok || v >= p.V
+		})
+	}
+	if err := c.SendRaw(ctx5(h.t), []byte(`{"type":"ping"}`)); err != nil {
 		h.t.Fatal(err)
 	}
-	p := h.update(c)
-	if p.UserID != markerID || string(p.Status) != status {
-		h.t.Fatalf("expected only the sentinel update, got %+v", p)
+	for {
+		switch m := h.next(c); m.Type {
+		case protocol.TypePong:
+			return
+		case protocol.TypePresenceUpdate:
+			h.t.Fatalf("expected no update of %v, got %s", users, m.Raw)
+		}
 	}
 }
 

@@ -1,6 +1,9 @@
 package server_test
 
 import (
+	"bytes"
+	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -35,9 +38,7 @@ func TestSnapshotListsEveryIDAndNeverSeenIsOffline(t *testing.T) {
 
 func TestUpdatesFlowAndHeartbeatsAreSilent(t *testing.T) {
 	h := start(t, nil)
-	w, _ := h.watch("watcher", "alice", "marker")
-	marker := h.online("marker", "web")
-	h.expectStatus(w, "marker", presence.StatusOnline)
+	w, _ := h.watch("watcher", "alice")
 
 	alice := h.dial("alice", "web")
 	if err := alice.Heartbeat(ctx5(t)); err != nil { // a heartbeat opens the session
@@ -53,7 +54,7 @@ func TestUpdatesFlowAndHeartbeatsAreSilent(t *testing.T) {
 		}
 	}
 	h.keepAlive(alice)
-	h.sentinel(w, marker, "marker", "busy")
+	h.settled(w, "alice")
 
 	if err := alice.SetStatus(ctx5(t), map[string]any{"status": "busy", "activity": "in_call", "custom_status": "Back at 3", "custom_emoji": "🍔"}); err != nil {
 		t.Fatal(err)
@@ -110,7 +111,7 @@ func TestCleanCloseGoesOfflineAfterGrace(t *testing.T) {
 	closedAt := h.clock.Now()
 	h.gone(alice, false)
 	h.advance(5*time.Second-time.Millisecond, time.Second, w, marker)
-	h.sentinel(w, marker, "marker", "busy") // nothing yet: still in the grace
+	h.settled(w, "alice") // nothing yet: still in the grace
 	h.advance(time.Millisecond, time.Millisecond, w, marker)
 	p := h.expectStatus(w, "alice", presence.StatusOffline)
 	if !p.LastSeen.Equal(closedAt) || p.Device != "" || len(p.Devices) != 0 {
@@ -129,7 +130,7 @@ func TestReconnectWithinGraceIsUnseen(t *testing.T) {
 	h.advance(3*time.Second, time.Second, w, marker)
 	again := h.online("alice", "web")
 	h.advance(30*time.Second, 10*time.Second, w, marker, again)
-	h.sentinel(w, marker, "marker", "busy")
+	h.settled(w, "alice")
 }
 
 func TestOtherDeviceKeepsUserOnline(t *testing.T) {
@@ -202,14 +203,12 @@ func TestCustomStatusExpiryIsPushed(t *testing.T) {
 
 func TestUnsubscribeStopsUpdates(t *testing.T) {
 	h := start(t, nil)
-	w, _ := h.watch("watcher", "alice", "marker")
-	marker := h.online("marker", "web")
-	h.expectStatus(w, "marker", presence.StatusOnline)
+	w, _ := h.watch("watcher", "alice")
 	if err := w.Unsubscribe(ctx5(t), "alice"); err != nil {
 		t.Fatal(err)
 	}
 	h.online("alice", "web")
-	h.sentinel(w, marker, "marker", "away")
+	h.settled(w, "alice")
 }
 
 func TestGetPresence(t *testing.T) {
@@ -259,4 +258,35 @@ func TestSnapshotIsNeverOlderThanUpdates(t *testing.T) {
 		w.Drop()
 	}
 	<-done
+}
+
+// TestGetPresenceRepliesInRequestOrder: the reply lists each user once, in
+// the order the request named them (a client may render it as is).
+func TestGetPresenceRepliesInRequestOrder(t *testing.T) {
+	h := start(t, nil)
+	h.online("bob", "web")
+	c := h.dial("alice", "web")
+	ids := []string{"zed", "bob", "mia", "bob", "carl", "ann", "zed", "lou"}
+	m, err := c.Request(ctx5(t), map[string]any{"type": protocol.TypeGetPresence, "user_ids": ids})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reply struct{ Presences json.RawMessage }
+	mustJSON(t, m.Raw, &reply)
+	dec := json.NewDecoder(bytes.NewReader(reply.Presences))
+	var order []string
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		t.Fatalf("%s", m.Raw)
+	}
+	for dec.More() {
+		tok, _ := dec.Token()
+		order = append(order, tok.(string))
+		var p presence.Presence
+		if err := dec.Decode(&p); err != nil || p.UserID != tok {
+			t.Fatalf("%s: %v", m.Raw, err)
+		}
+	}
+	if got := strings.Join(order, ","); got != "zed,bob,mia,carl,ann,lou" {
+		t.Fatalf("reply lists %s, want zed,bob,mia,carl,ann,lou", got)
+	}
 }

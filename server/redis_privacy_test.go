@@ -56,7 +56,7 @@ func TestRedisPrivacyAcrossNodes(t *testing.T) {
 		if err := alice.SetStatus(ctx5(t), map[string]any{"custom_status": "still here"}); err != nil {
 			t.Fatal(err)
 		}
-		l.quiet(bob)
+		b.settled(bob, "alice")
 	})
 	step("the API on C unblocks him", func() {
 		n3.mustAPI("DELETE", "/v1/users/alice/blocks/bob", nil)
@@ -73,7 +73,7 @@ func TestRedisPrivacyAcrossNodes(t *testing.T) {
 	step("alice sets visibility nobody on A", func() {
 		a.request(alice, map[string]any{"type": "set_privacy", "visibility": "nobody"})
 		l.expect(bob, "alice", presence.LevelHidden)
-		l.quiet(bob)
+		b.settled(bob, "alice")
 	})
 	step("C sets it to everyone", func() {
 		n3.mustAPI("PUT", "/v1/users/alice/privacy", map[string]any{"visibility": "everyone"})
@@ -90,7 +90,7 @@ func TestRedisPrivacyAcrossNodes(t *testing.T) {
 	step("C hides bob's last-seen: by reciprocity he loses everyone's on B", func() {
 		n3.mustAPI("PUT", "/v1/users/bob/privacy", map[string]any{"last_seen_visibility": "nobody"})
 		l.expectAll(bob, map[string]presence.Level{"alice": presence.LevelNoLastSeen, "marker": presence.LevelNoLastSeen})
-		l.quiet(bob)
+		b.settled(bob, "alice", "marker")
 	})
 	step("A shows it again", func() {
 		a.mustAPI("PUT", "/v1/users/bob/privacy", map[string]any{"last_seen_visibility": "everyone"})

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -75,13 +76,16 @@ func TestRedisRoomsAcrossNodes(t *testing.T) {
 	if err := bob.LeaveRoom(ctx5(t), "doc:1"); err != nil {
 		t.Fatal(err)
 	}
+	var bobLeft uint64
 	for _, w := range []struct {
 		h *harness
 		c *client.Conn
 	}{{a, alice}, {n3, carol}} {
-		if l := w.h.roomMsg(w.c, protocol.TypeRoomLeave); l.UserID != "bob" || l.Count != 2 {
+		l := w.h.roomMsg(w.c, protocol.TypeRoomLeave)
+		if l.UserID != "bob" || l.Count != 2 {
 			t.Fatalf("room_leave = %+v", l)
 		}
+		bobLeft = l.V
 	}
 
 	// Node C shuts down: carol stays in the room through her grace, and
@@ -91,6 +95,11 @@ func TestRedisRoomsAcrossNodes(t *testing.T) {
 	}
 	c.nodes = c.nodes[:2]
 	c.advance(4*time.Second, time.Second, alice)
+	// Nothing happened: the room store, written before any event is
+	// published, is still at bob's leave. (A ping alone would not do: the
+	// leave may come from B's reaper, on a channel A's ping does not
+	// follow.)
+	roomUnchanged(t, a, "doc:1", bobLeft)
 	a.quiet(alice)
 	c.advance(2*time.Second, time.Second, alice)
 	if l := a.roomMsg(alice, protocol.TypeRoomLeave); l.UserID != "carol" || l.Count != 1 {
@@ -182,6 +191,7 @@ func TestRedisRoomResyncAfterSubscriptionLoss(t *testing.T) {
 	// While B could not subscribe it was not ready, and may have told its
 	// connections so (an unavailable notice): that is not a room event.
 	var got []string
+	var last uint64
 	for len(got) < 4 {
 		m := b.next(vic)
 		if m.Type == protocol.TypeError && m.Code == "unavailable" {
@@ -193,6 +203,7 @@ func TestRedisRoomResyncAfterSubscriptionLoss(t *testing.T) {
 			t.Fatalf("%s: %v", m.Raw, err)
 		}
 		view.Apply(r)
+		last = max(last, r.V)
 	}
 	const want = `alice={"mode":"editing"} dave={} erin={"mode":"viewing"} vic={}`
 	if v := view.String(); v != want {
@@ -201,6 +212,11 @@ func TestRedisRoomResyncAfterSubscriptionLoss(t *testing.T) {
 	page, err := vic.RoomMembers(ctx5(t), "doc:1", "", 10)
 	if err != nil || memberIDs(page.Members) != "alice,dave,erin,vic" || page.Count != 4 {
 		t.Fatalf("room_members = %+v, %v", page, err)
+	}
+	// No event beyond the four is on its way: vic has the room's stored
+	// version, and repeats of what vic has are dropped as stale.
+	if last != page.V {
+		t.Fatalf("vic's view is at v%d, the room at v%d", last, page.V)
 	}
 	b.quiet(vic)
 	// Events flow again.
@@ -236,4 +252,16 @@ func shardSubscribers(t *testing.T, rc *redistest.Cluster, topic string) int64 {
 		}
 	}
 	return n
+}
+
+// roomUnchanged proves that room has not changed since version v: its
+// stored version, which every change moves before its event is published,
+// is still v.
+func roomUnchanged(t *testing.T, h *harness, room string, v uint64) {
+	t.Helper()
+	var got struct{ V uint64 }
+	mustJSON(t, h.mustAPI("GET", "/v1/rooms/"+url.PathEscape(room)+"/count", nil), &got)
+	if got.V != v {
+		t.Fatalf("room %s is at v%d, want v%d: something changed", room, got.V, v)
+	}
 }

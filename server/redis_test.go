@@ -74,7 +74,8 @@ func TestRedisNodesShareUpdates(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	a.sentinel(w, marker, "marker", "busy") // heartbeats are silent
+	b.keepAlive(alice)    // B has handled the heartbeats
+	a.settled(w, "alice") // heartbeats are silent
 
 	if err := alice.SetStatus(ctx5(t), map[string]any{"status": "busy", "activity": "in_call"}); err != nil {
 		t.Fatal(err)
@@ -99,7 +100,7 @@ func TestRedisNodesShareUpdates(t *testing.T) {
 	closedAt := c.clock.Now()
 	b.gone(alice, false)
 	c.advance(5*time.Second-time.Millisecond, time.Second, w, marker)
-	a.sentinel(w, marker, "marker", "away")
+	a.settled(w, "alice")
 	c.advance(time.Millisecond, time.Millisecond, w, marker)
 	if p := a.expectStatus(w, "alice", presence.StatusOffline); !p.LastSeen.Equal(closedAt) {
 		t.Fatalf("offline = %+v, want last_seen %v", p, closedAt)
@@ -119,7 +120,7 @@ func TestRedisReconnectToAnotherNodeIsUnseen(t *testing.T) {
 	c.advance(2*time.Second, time.Second, w, marker)
 	again := a.online("alice", "web")
 	c.advance(40*time.Second, 5*time.Second, w, marker, again)
-	a.sentinel(w, marker, "marker", "busy")
+	a.settled(w, "alice")
 }
 
 func TestRedisSilentClientExpiresOnOtherNodes(t *testing.T) {
@@ -210,7 +211,7 @@ func TestRedisOutage(t *testing.T) {
 	})
 	// The reapers see the sessions refreshed; alice was never seen leaving.
 	c.advance(time.Minute, 5*time.Second, w, marker, alice)
-	a.sentinel(w, marker, "marker", "busy")
+	a.settled(w, "alice")
 	if err := alice.SetStatus(ctx5(t), map[string]any{"status": "busy"}); err != nil {
 		t.Fatal(err)
 	}

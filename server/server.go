@@ -54,6 +54,16 @@ type Config struct {
 	Rooms hub.RoomConfig
 	// ShutdownTimeout bounds a graceful shutdown. Zero means 10s.
 	ShutdownTimeout time.Duration
+	// HTTPReadTimeout bounds reading one whole HTTP request, body included,
+	// so a client trickling a body cannot hold a request open. Zero means
+	// 10s. A WebSocket is not bound by it once upgraded.
+	HTTPReadTimeout time.Duration
+	// HTTPIdleTimeout closes a keep-alive connection idle this long between
+	// requests. Zero means 60s.
+	HTTPIdleTimeout time.Duration
+	// MaxHTTPRequests bounds the HTTP requests served at once; more are
+	// answered 503 unavailable at once. Zero means 256.
+	MaxHTTPRequests int
 
 	// DataDir holds the database file. Zero means ./data.
 	DataDir string
@@ -101,6 +111,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.ShutdownTimeout == 0 {
 		cfg.ShutdownTimeout = 10 * time.Second
+	}
+	if err := httpDefaults(&cfg); err != nil {
+		return nil, err
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -202,8 +215,39 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	s.ln = ln
-	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	s.http = &http.Server{
+		Handler:           httpapi.Canonical(httpapi.LimitConcurrent(mux, cfg.MaxHTTPRequests, log), log),
+		ReadHeaderTimeout: min(10*time.Second, cfg.HTTPReadTimeout),
+		ReadTimeout:       cfg.HTTPReadTimeout,
+		IdleTimeout:       cfg.HTTPIdleTimeout,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
 	return s, nil
+}
+
+// httpDefaults fills in and checks the HTTP server's limits. The read
+// deadline net/http sets on a connection does not follow it into the
+// WebSocket engine: wsconn hands the engine a duplicate of the socket,
+// which Go's deadlines do not reach.
+func httpDefaults(cfg *Config) error {
+	if cfg.HTTPReadTimeout == 0 {
+		cfg.HTTPReadTimeout = 10 * time.Second
+	}
+	if cfg.HTTPIdleTimeout == 0 {
+		cfg.HTTPIdleTimeout = 60 * time.Second
+	}
+	if cfg.MaxHTTPRequests == 0 {
+		cfg.MaxHTTPRequests = 256
+	}
+	switch {
+	case cfg.HTTPReadTimeout < 0:
+		return fmt.Errorf("--http-read-timeout must be positive, not %s", cfg.HTTPReadTimeout)
+	case cfg.HTTPIdleTimeout < 0:
+		return fmt.Errorf("--http-idle-timeout must be positive, not %s", cfg.HTTPIdleTimeout)
+	case cfg.MaxHTTPRequests < 0:
+		return fmt.Errorf("--max-http-requests must be positive, not %d", cfg.MaxHTTPRequests)
+	}
+	return nil
 }
 
 // Start serves in the background.
@@ -289,4 +333,5 @@ var (
 	_ hub.Bus         = (*localbus.Bus)(nil)
 	_ hub.Store       = (*redisstore.Store)(nil)
 	_ hub.Bus         = (*redisstore.Bus)(nil)
+	_ hub.Blocker     = (*privacy.Cache)(nil)
 )

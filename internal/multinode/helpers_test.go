@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"testing"
@@ -76,16 +77,32 @@ func expectStatus(t *testing.T, c *client.Conn, user string, status presence.Sta
 	return p
 }
 
-// sentinel proves nothing reached w before it: marker changes its status
-// and that must be w's very next message.
-func sentinel(t *testing.T, w, marker *client.Conn, markerID, status string) {
+// unchangedSince proves that w received nothing about user since it saw
+// user's version v, and that nothing is on its way. The store still holds
+// version v (every node writes a change to the store before publishing
+// it, so nothing since v was published); then user's custom status is
+// changed through n's API, and that change must be w's very next message.
+// The check stays on user's own channel: a marker update of another user
+// proves nothing here, since Redis orders no two channels and the marker
+// may overtake a late update of user.
+func unchangedSince(t *testing.T, n *node, w *client.Conn, user string, v uint64) presence.Presence {
 	t.Helper()
-	if err := marker.SetStatus(ctxFor(t, 5*time.Second), map[string]any{"status": status}); err != nil {
-		t.Fatal(err)
+	code, body := api(t, n, "GET", "/v1/presence/"+user, nil)
+	var now presence.Presence
+	if err := json.Unmarshal(body, &now); code != http.StatusOK || err != nil || now.V != v {
+		t.Fatalf("GET %s = %d %s; want version %d: something changed", user, code, body, v)
 	}
-	if p := update(t, w, 5*time.Second); p.UserID != markerID || string(p.Status) != status {
-		t.Fatalf("expected only the sentinel update, got %s %s", p.UserID, p.Status)
+	text := fmt.Sprintf("checked at v%d", v)
+	code, body = api(t, n, "PUT", "/v1/presence/"+user+"/status", map[string]any{"custom_status": text})
+	var put presence.Presence
+	if err := json.Unmarshal(body, &put); code != http.StatusOK || err != nil {
+		t.Fatalf("PUT %s's status = %d %s", user, code, body)
 	}
+	p := update(t, w, 5*time.Second)
+	if p.UserID != user || p.V != put.V || p.CustomStatus != text {
+		t.Fatalf("got %s v%d %q; want only %s's check update, v%d", p.UserID, p.V, p.CustomStatus, user, put.V)
+	}
+	return p
 }
 
 // api calls n's HTTP API with the API key.
