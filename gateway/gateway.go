@@ -120,7 +120,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeHTTPError(w, http.StatusBadRequest, presence.Errorf(presence.CodeInvalidArgument, "device is longer than %d bytes", presence.MaxDeviceBytes))
 		return
 	}
-	cs := &conn{g: g, tokens: g.cfg.RateBurst}
+	cs := &conn{g: g}
 	cs.client = g.hub.Open(id.UserID, device, id.Expires, cs)
 	cs.client.AllowRooms(roomPatterns(id, g.cfg.Dev))
 	c, err := g.ws.Upgrade(w, r, cs, nil)

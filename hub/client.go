@@ -98,10 +98,36 @@ func (c *Client) Send(frame []byte) {
 	c.enqueueLocked(frame, nil)
 }
 
+// Close closes c's connection with code and reason once the frames already
+// queued for it have been written: a client closed for its message rate,
+// a kick or an expired token still gets the replies it was owed, and the
+// close frame tells it why. Frames queued after Close are dropped. Only a
+// slow consumer is closed at once (its queue is what it failed to read).
+// Close never blocks on the socket and may be called more than once; the
+// first close wins.
+func (c *Client) Close(code int, reason string) {
+	c.mu.Lock()
+	if c.closed || c.out.closeCode != 0 || c.out.closeSent {
+		c.mu.Unlock()
+		return
+	}
+	c.out.closeCode, c.out.closeReason = code, reason
+	schedule := !c.out.queued
+	c.out.queued = true
+	c.mu.Unlock()
+	if schedule {
+		c.hub.writers.schedule(c)
+	}
+}
+
 // enqueueLocked queues frame (coalescing with a pending frame of the same
 // key), releases c.mu, and hands the client to its writer if needed. A
 // client whose queue passes the bound is closed as a slow consumer.
 func (c *Client) enqueueLocked(frame []byte, key *topic) {
+	if c.out.closeCode != 0 || c.out.closeSent {
+		c.mu.Unlock() // nothing follows a close
+		return
+	}
 	// One frame always fits (a snapshot of 1,000 users is one frame); a
 	// queue already past the bound is a reader that stopped draining.
 	overflow := c.out.bytes > 0 && c.out.bytes+len(frame) > c.hub.cfg.MaxPendingBytes
@@ -152,16 +178,24 @@ func (c *Client) deliver(t *topic, rec *record, lvl presence.Level, frames *view
 	return true
 }
 
-// flush writes the queued frames to the socket. Called by the client's writer.
+// flush writes the queued frames to the socket, then the close that
+// followed them, if any. Called by the client's writer.
 func (c *Client) flush() int {
 	c.mu.Lock()
 	frames := c.out.frames
+	code, reason := c.out.closeCode, c.out.closeReason
+	if code != 0 {
+		c.out.closeCode, c.out.closeSent = 0, true
+	}
 	c.out.take()
 	c.mu.Unlock()
 	for _, f := range frames {
 		if err := c.sink.WriteText(f); err != nil {
 			break
 		}
+	}
+	if code != 0 {
+		c.sink.Close(code, reason)
 	}
 	return len(frames)
 }
@@ -175,6 +209,11 @@ type outbox struct {
 	index  map[*topic]int // built once the queue is long enough to need it
 	bytes  int
 	queued bool // handed to a writer, not yet flushed
+	// closeCode and closeReason are a close queued behind the frames
+	// (see Client.Close); closeSent notes that the writer sent it.
+	closeCode   int
+	closeReason string
+	closeSent   bool
 }
 
 const outboxIndexAt = 16

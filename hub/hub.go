@@ -284,7 +284,7 @@ func (h *Hub) Close() {
 // not ended: a client that reconnects within the grace is never seen leaving.
 func (h *Hub) Shutdown(code int, reason string) {
 	for _, c := range h.allClients() {
-		c.sink.Close(code, reason)
+		c.Close(code, reason)
 	}
 }
 

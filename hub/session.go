@@ -254,7 +254,7 @@ func (h *Hub) closeEnded(c *Client, code int, reason string) {
 		h.m.Add(h.m.Sessions, -1)
 	}
 	h.m.Inc(h.m.Closes, "kicked")
-	c.sink.Close(code, reason)
+	c.Close(code, reason)
 }
 
 // update runs op on a user's state in the store, settles the state at the
