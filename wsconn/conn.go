@@ -70,6 +70,7 @@ type Conn struct {
 	abandoned atomic.Bool // Upgrade failed after the transfer
 	hasEarly  atomic.Bool // early is not empty
 	discard   atomic.Bool // stop parsing input (after a protocol error)
+	frames    frameScanner
 	flushWait atomic.Bool // shut the write side down once everything is written
 	shutWr    atomic.Bool // write side shut down
 	closeDone atomic.Bool // OnClose delivered (or owed to nobody)

@@ -24,6 +24,9 @@
 //     with [CloseMessageTooBig] (1009).
 //   - Binary messages close the connection with [CloseUnsupportedData]
 //     (1003): the presenced protocol is text only.
+//   - A client frame without a mask closes the connection with
+//     [CloseProtocolError] (1002), as RFC 6455 section 5.1 requires; the
+//     frames before it are still delivered.
 //   - Output queued for a slow reader is limited to Config.MaxPendingBytes;
 //     the write that would go past it fails with [ErrSlowConsumer] and the
 //     connection is closed with [CloseSlowConsumer] (4000).

@@ -460,8 +460,16 @@ func (s *Server) onData(nc *nbio.Conn, data []byte) {
 	if c.discard.Load() {
 		return
 	}
-	if err := wsc.Parse(data); err != nil {
+	ok, refused := c.frames.scan(data)
+	if err := wsc.Parse(data[:ok]); err != nil {
 		c.onParseError(err)
+		return
+	}
+	if refused != nil {
+		// Read no further, but let the frames before the refused one be
+		// handled first: the close follows them in the connection's queue.
+		c.discard.Store(true)
+		nc.MustExecute(func() { c.onParseError(refused) })
 	}
 }
 
