@@ -71,7 +71,10 @@ func (c *conn) Close(code int, reason string) {
 func (c *conn) OnPong(*wsconn.Conn) { c.g.hub.Touch(c.client) }
 
 // OnClose implements wsconn.Handler.
-func (c *conn) OnClose(*wsconn.Conn, error) { c.g.hub.Disconnect(c.client) }
+func (c *conn) OnClose(*wsconn.Conn, error) {
+	c.g.hub.Disconnect(c.client)
+	c.g.adm.release(c.client.UserID)
+}
 
 var heartbeatFrame = []byte(`{"type":"heartbeat"}`)
 

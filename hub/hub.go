@@ -106,6 +106,11 @@ type Config struct {
 	AwayAfter time.Duration
 	// MaxSubscriptions bounds the users one connection watches. Zero means 10,000.
 	MaxSubscriptions int
+	// MaxWatchedPerUser bounds the users watched by all of one user's
+	// connections on this node together, so that a user cannot multiply
+	// MaxSubscriptions by opening connections. Zero means 50,000; a
+	// negative value means no bound.
+	MaxWatchedPerUser int
 	// MaxPendingBytes bounds what a client may have queued and unsent before
 	// it is closed as a slow consumer. Zero means 1 MiB.
 	MaxPendingBytes int
@@ -163,6 +168,9 @@ func (c *Config) setDefaults() error {
 	if c.MaxSubscriptions == 0 {
 		c.MaxSubscriptions = 10000
 	}
+	if c.MaxWatchedPerUser == 0 {
+		c.MaxWatchedPerUser = 50000
+	}
 	if c.MaxPendingBytes == 0 {
 		c.MaxPendingBytes = 1 << 20
 	}
@@ -192,6 +200,7 @@ type Hub struct {
 	clientMu sync.Mutex
 	clients  map[*Client]struct{}
 	byUser   map[string][]*Client
+	watching watchCounts
 
 	resyncs resyncer
 	reaping reapState

@@ -169,6 +169,7 @@ func (h *Hub) Disconnect(c *Client) {
 	c.subs = smallMap[*topic, sent]{}
 	c.out.reset()
 	c.mu.Unlock()
+	h.watching.release(c.UserID, len(topics))
 
 	h.live.remove(c)
 	h.detachRooms(c)

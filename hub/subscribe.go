@@ -32,6 +32,13 @@ func (h *Hub) Subscribe(ctx context.Context, c *Client, userIDs []string, reqID 
 	if total > h.cfg.MaxSubscriptions {
 		return presence.Errorf(presence.CodeLimitExceeded, "a connection may watch at most %d users; this would make %d", h.cfg.MaxSubscriptions, total)
 	}
+	if !h.watching.reserve(c.UserID, fresh, h.cfg.MaxWatchedPerUser) {
+		h.m.Inc(h.m.Refused, "watched_per_user")
+		return presence.Errorf(presence.CodeLimitExceeded, "a user may watch at most %d users across their connections on this node; this would make %d",
+			h.cfg.MaxWatchedPerUser, h.watching.count(c.UserID)+fresh)
+	}
+	added := 0
+	defer func() { h.watching.release(c.UserID, fresh-added) }() // what was reserved and not made
 
 	if err := h.preparePolicy(ctx, append([]string{c.UserID}, ids...)); err != nil {
 		return err
@@ -39,7 +46,10 @@ func (h *Hub) Subscribe(ctx context.Context, c *Client, userIDs []string, reqID 
 	topics := make([]*topic, 0, len(ids))
 	var missing []string
 	for _, id := range ids {
-		t, err := h.watch(c, id)
+		t, isNew, err := h.watch(c, id)
+		if isNew {
+			added++
+		}
 		if err != nil {
 			h.unwatchAll(c, topics)
 			if err == errClosed {
@@ -109,6 +119,7 @@ func (h *Hub) Unsubscribe(c *Client, userIDs []string) error {
 		}
 	}
 	c.mu.Unlock()
+	h.watching.release(c.UserID, len(topics))
 	for _, t := range topics {
 		h.unwatch(c, t)
 	}
@@ -117,10 +128,15 @@ func (h *Hub) Unsubscribe(c *Client, userIDs []string) error {
 
 func (h *Hub) unwatchAll(c *Client, topics []*topic) {
 	c.mu.Lock()
+	n := 0
 	for _, t := range topics {
-		c.subs.Delete(t)
+		if c.watchesLocked(t) {
+			c.subs.Delete(t)
+			n++
+		}
 	}
 	c.mu.Unlock()
+	h.watching.release(c.UserID, n)
 	for _, t := range topics {
 		h.unwatch(c, t)
 	}

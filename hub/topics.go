@@ -60,9 +60,9 @@ func (ix *topicIndex) get(name string) *topic {
 }
 
 // watch adds c as a watcher of name, marking its snapshot pending. It
-// returns the topic and whether it is new to this node (so the bus must be
-// subscribed).
-func (h *Hub) watch(c *Client, name string) (*topic, error) {
+// returns the topic and whether c did not watch it before (the caller
+// reserved that subscription in h.watching).
+func (h *Hub) watch(c *Client, name string) (*topic, bool, error) {
 	s := h.topics.shard(name)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -70,7 +70,7 @@ func (h *Hub) watch(c *Client, name string) (*topic, error) {
 	if t == nil {
 		t = &topic{name: name}
 		if err := h.cfg.Bus.Subscribe(busTopic(name), func(payload []byte) { h.receive(name, payload) }); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		s.m[name] = t
 		h.topics.count.Add(1)
@@ -80,12 +80,13 @@ func (h *Hub) watch(c *Client, name string) (*topic, error) {
 	if c.closed {
 		c.mu.Unlock()
 		h.dropIfUnwatchedLocked(s, t)
-		return nil, errClosed
+		return nil, false, errClosed
 	}
+	_, had := c.subs.Get(t)
 	c.subs.Set(t, awaitingSnapshot)
 	c.mu.Unlock()
 	t.subs.Set(c, struct{}{})
-	return t, nil
+	return t, !had, nil
 }
 
 // unwatch removes c from t. The client's own entry is removed by the caller.

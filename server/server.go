@@ -50,6 +50,11 @@ type Config struct {
 	MaxSubscriptions  int
 	RatePerSecond     float64
 	RateBurst         float64
+	// Admission limits per node (gateway.Config, hub.Config): zero means
+	// the documented default, a negative value no bound.
+	MaxConnections        int
+	MaxConnectionsPerUser int
+	MaxWatchedPerUser     int
 	// Rooms: see hub.RoomConfig (its Rooms store is filled in here).
 	Rooms hub.RoomConfig
 	// ShutdownTimeout bounds a graceful shutdown. Zero means 10s.
@@ -151,6 +156,7 @@ func New(cfg Config) (*Server, error) {
 		OfflineGrace:      cfg.OfflineGrace,
 		AwayAfter:         cfg.AwayAfter,
 		MaxSubscriptions:  cfg.MaxSubscriptions,
+		MaxWatchedPerUser: cfg.MaxWatchedPerUser,
 		TickInterval:      cfg.TickInterval,
 		Logger:            log,
 		Metrics:           m,
@@ -167,6 +173,7 @@ func New(cfg Config) (*Server, error) {
 		Hub: h, Verifier: verifier, Dev: cfg.Dev, Privacy: sv, Ready: be.ready,
 		MaxMessageBytes: cfg.MaxMessageBytes,
 		RatePerSecond:   cfg.RatePerSecond, RateBurst: cfg.RateBurst,
+		MaxConnections: cfg.MaxConnections, MaxConnectionsPerUser: cfg.MaxConnectionsPerUser,
 		Logger: log, Metrics: m,
 	})
 	if err != nil {
