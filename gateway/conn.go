@@ -79,7 +79,10 @@ func (c *conn) OnClose(*wsconn.Conn, error) {
 var heartbeatFrame = []byte(`{"type":"heartbeat"}`)
 
 // OnMessage implements wsconn.Handler. Every message is a sign of life,
-// even one that is refused.
+// even one that is refused. It waits for the store when the message
+// changes or reads state (a bolt group commit, a Redis round trip bounded
+// by its timeout): wsconn runs it on a bounded pool of workers for that
+// reason, and the connection's next messages wait behind it.
 func (c *conn) OnMessage(ws *wsconn.Conn, data []byte) {
 	c.welcome(ws)
 	h := c.g.hub

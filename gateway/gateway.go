@@ -50,6 +50,10 @@ type Config struct {
 	// node, refused the same way. Zero means
 	// DefaultMaxConnectionsPerUser (100); a negative value means no bound.
 	MaxConnectionsPerUser int
+	// HandlerWorkers bounds the messages handled at once, each of which
+	// may wait on the store (see wsconn.Config.HandlerWorkers). Zero means
+	// 64 × GOMAXPROCS.
+	HandlerWorkers int
 	// CheckOrigin decides whether to accept a browser's Origin. Nil accepts
 	// every origin: tokens, not cookies, carry identity, so a foreign page
 	// gains nothing it could not do with the token itself.
@@ -112,11 +116,13 @@ func New(cfg Config) (*Gateway, error) {
 		MaxMessageBytes: cfg.MaxMessageBytes,
 		MaxPendingBytes: cfg.MaxPendingBytes,
 		CheckOrigin:     checkOrigin,
+		HandlerWorkers:  cfg.HandlerWorkers,
 		Logger:          cfg.Logger,
 	})
 	if err != nil {
 		return nil, err
 	}
+	cfg.Metrics.SetHandlerQueue(ws.QueuedHandlers)
 	return &Gateway{cfg: cfg, hub: cfg.Hub, ws: ws, log: cfg.Logger, m: cfg.Metrics,
 		adm: newAdmission(cfg.MaxConnections, cfg.MaxConnectionsPerUser, cfg.Metrics)}, nil
 }

@@ -80,6 +80,7 @@ func TestConnectionsPerNodeAreBounded(t *testing.T) {
 	h.gone(a, true)
 	h.dial("carol", "web")
 	h.expectMetric(`presenced_refused_total{limit="max_connections"}`, "1")
+	h.expectMetric("presenced_handler_queue", "0")
 }
 
 // The users one user watches are bounded across all their connections,

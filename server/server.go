@@ -55,6 +55,8 @@ type Config struct {
 	MaxConnections        int
 	MaxConnectionsPerUser int
 	MaxWatchedPerUser     int
+	// HandlerWorkers: see gateway.Config.
+	HandlerWorkers int
 	// Rooms: see hub.RoomConfig (its Rooms store is filled in here).
 	Rooms hub.RoomConfig
 	// ShutdownTimeout bounds a graceful shutdown. Zero means 10s.
@@ -173,7 +175,7 @@ func New(cfg Config) (*Server, error) {
 		Hub: h, Verifier: verifier, Dev: cfg.Dev, Privacy: sv, Ready: be.ready,
 		MaxMessageBytes: cfg.MaxMessageBytes,
 		RatePerSecond:   cfg.RatePerSecond, RateBurst: cfg.RateBurst,
-		MaxConnections: cfg.MaxConnections, MaxConnectionsPerUser: cfg.MaxConnectionsPerUser,
+		MaxConnections: cfg.MaxConnections, MaxConnectionsPerUser: cfg.MaxConnectionsPerUser, HandlerWorkers: cfg.HandlerWorkers,
 		Logger: log, Metrics: m,
 	})
 	if err != nil {

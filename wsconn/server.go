@@ -27,6 +27,12 @@ const (
 	DefaultMaxPendingBytes = 256 << 10
 	DefaultCloseTimeout    = 5 * time.Second
 	DefaultReadBufferBytes = 64 << 10
+	// DefaultHandlerWorkersPerProc sets the default of Config.HandlerWorkers:
+	// enough workers to keep the CPUs busy while many handlers wait on a
+	// store round trip (a millisecond or more), at about 8 KB of stack each.
+	DefaultHandlerWorkersPerProc = 64
+	DefaultHandlerQueue          = 1 << 16
+	DefaultMaxQueuedEvents       = 256
 )
 
 // Config configures a Server. Every zero field means "use the default"
@@ -66,6 +72,28 @@ type Config struct {
 	// as soon as the frame is complete. Zero means DefaultReadBufferBytes
 	// (64 KiB).
 	ReadBufferBytes int
+
+	// HandlerWorkers is the number of goroutines that run Handler methods;
+	// at most this many run at once, whatever the number of connections.
+	// Zero means DefaultHandlerWorkersPerProc × GOMAXPROCS.
+	HandlerWorkers int
+
+	// HandlerQueue bounds the connections whose events wait for a worker
+	// while every worker is busy. When it is full, the poller that read
+	// the next event waits for room: the sockets of that poller are not
+	// read meanwhile (back-pressure; nothing is dropped). Zero means
+	// DefaultHandlerQueue (65,536).
+	HandlerQueue int
+
+	// MaxQueuedEvents bounds the events (messages, pings, pongs) of one
+	// connection waiting for its Handler, which handles them one at a
+	// time. A connection that sends faster than its handler keeps up
+	// with (its handler waits on a slow store and it does not wait for
+	// replies) is closed with CloseTryAgainLater (1013) once more are
+	// waiting; the check runs before each read from the socket, so at
+	// most one read's worth of frames more can queue. Zero means
+	// DefaultMaxQueuedEvents (256).
+	MaxQueuedEvents int
 
 	// CheckOrigin decides whether to accept a handshake given its Origin
 	// header. Nil means nbio's default: accept requests without Origin, and
@@ -146,6 +174,15 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.ReadBufferBytes <= 0 {
 		cfg.ReadBufferBytes = DefaultReadBufferBytes
 	}
+	if cfg.HandlerWorkers <= 0 {
+		cfg.HandlerWorkers = DefaultHandlerWorkersPerProc * runtime.GOMAXPROCS(0)
+	}
+	if cfg.HandlerQueue <= 0 {
+		cfg.HandlerQueue = DefaultHandlerQueue
+	}
+	if cfg.MaxQueuedEvents <= 0 {
+		cfg.MaxQueuedEvents = DefaultMaxQueuedEvents
+	}
 	if cfg.Pollers <= 0 {
 		cfg.Pollers = runtime.GOMAXPROCS(0) / 4
 		if cfg.Pollers < 1 {
@@ -166,7 +203,7 @@ func NewServer(cfg Config) (*Server, error) {
 		stoppedCh: make(chan struct{}),
 	}
 
-	pool := newHandlerPool()
+	pool := newHandlerPool(cfg.HandlerWorkers, cfg.HandlerQueue)
 	engine := nbhttp.NewEngine(nbhttp.Config{
 		Name:    "wsconn",
 		NPoller: cfg.Pollers,
@@ -460,6 +497,10 @@ func (s *Server) onData(nc *nbio.Conn, data []byte) {
 	if c.discard.Load() {
 		return
 	}
+	if c.ready.Load() && nc.ExecuteLen() >= s.cfg.MaxQueuedEvents {
+		c.onParseError(errTooManyQueued)
+		return
+	}
 	ok, refused := c.frames.scan(data)
 	if err := wsc.Parse(data[:ok]); err != nil {
 		c.onParseError(err)
@@ -523,6 +564,10 @@ func (s *Server) onWSClosed(wsc *websocket.Conn, err error) {
 		c.dispatch(event{kind: evClosed, err: err})
 	}
 }
+
+// QueuedHandlers returns the connections whose events wait for a handler
+// worker (see Config.HandlerWorkers); it is exported as a metric.
+func (s *Server) QueuedHandlers() int { return s.pool.queued() }
 
 // enter registers a Handler call; it fails once the engine is stopped.
 func (s *Server) enter() bool {

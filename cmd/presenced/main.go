@@ -43,6 +43,7 @@ func run(args []string) error {
 	fs.IntVar(&cfg.MaxConnections, "max-connections", 0, "most WebSocket connections on this node, refused with HTTP 429 past it; 0: nine tenths of the open-file limit; -1: no limit")
 	fs.IntVar(&cfg.MaxConnectionsPerUser, "max-connections-per-user", 100, "most WebSocket connections of one user on this node; -1: no limit")
 	fs.IntVar(&cfg.MaxWatchedPerUser, "max-watched-per-user", 50000, "most users watched by all of one user's connections on this node together; -1: no limit")
+	fs.IntVar(&cfg.HandlerWorkers, "handler-workers", 0, "most client messages handled at once (each may wait on the store); 0: 64 × GOMAXPROCS")
 	fs.Float64Var(&cfg.RatePerSecond, "rate-limit", 20, "sustained client messages per second per connection")
 	fs.Float64Var(&cfg.RateBurst, "rate-burst", 50, "burst of client messages per connection")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 10e9, "bound on a graceful shutdown")
