@@ -8,6 +8,8 @@
 // queue locks are taken last. The liveness lock is never held with any of
 // them. No lock is held across Store or Bus calls, except that a shard's
 // lock is held while its topic is subscribed or unsubscribed on the Bus.
+// A fan-out holds no topic shard lock while it asks the Policy for levels
+// or queues frames (see topicIndex.eachWatcher).
 package hub
 
 import (

@@ -59,6 +59,39 @@ func (ix *topicIndex) get(name string) *topic {
 	return t
 }
 
+// eachWatcher calls fn for each local watcher of t. The watchers are copied
+// under the shard's read lock and fn runs without it: a fan-out may wait
+// (a viewer's privacy settings missing from the cache are read from the
+// store; a writer's queue may be full), and a wait under the lock would
+// hold up every subscribe and unsubscribe of the shard's users, and every
+// fan-out waiting for the write lock behind them. A watcher that leaves
+// after the copy is skipped by the caller's check of c.subs; one that
+// arrives after it reads t.latest, which the caller advanced first.
+func (ix *topicIndex) eachWatcher(t *topic, fn func(c *Client)) {
+	s := ix.shard(t.name)
+	buf := watcherBufs.Get().(*[]*Client)
+	s.mu.RLock()
+	for c := range t.subs.All() {
+		*buf = append(*buf, c)
+	}
+	s.mu.RUnlock()
+	for _, c := range *buf {
+		fn(c)
+	}
+	if cap(*buf) > maxPooledWatchers {
+		return // a rare huge topic: let the collector have it
+	}
+	clear(*buf)
+	*buf = (*buf)[:0]
+	watcherBufs.Put(buf)
+}
+
+const maxPooledWatchers = 1 << 16
+
+// watcherBufs recycles eachWatcher's copies: a fan-out to many watchers
+// would otherwise allocate a slice of them per update.
+var watcherBufs = sync.Pool{New: func() any { return new([]*Client) }}
+
 // watch adds c as a watcher of name, marking its snapshot pending. It
 // returns the topic and whether c did not watch it before (the caller
 // reserved that subscription in h.watching).

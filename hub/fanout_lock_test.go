@@ -1,0 +1,72 @@
+package hub
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/presenced/presenced/presence"
+)
+
+// stallingPolicy is a Policy whose answers for one viewer wait until
+// released once armed, as a privacy cache does on a miss that must read
+// the store.
+type stallingPolicy struct {
+	viewer  string
+	armed   atomic.Bool
+	stalled chan struct{} // closed when an answer starts waiting
+	release chan struct{}
+}
+
+func (p *stallingPolicy) Level(viewer, _ string) presence.Level {
+	if viewer == p.viewer && p.armed.CompareAndSwap(true, false) {
+		close(p.stalled)
+		<-p.release
+	}
+	return presence.LevelFull
+}
+
+// A fan-out that waits on a viewer's privacy level must not hold the topic
+// shard's lock meanwhile: subscribing to the same user goes on.
+func TestFanoutWaitHoldsNoTopicLock(t *testing.T) {
+	pol := &stallingPolicy{viewer: "slow", stalled: make(chan struct{}), release: make(chan struct{})}
+	h, _ := newHub(t, func(c *Config) { c.Policy = pol })
+	ctx := context.Background()
+	slow, fast := &recorder{}, &recorder{}
+	for _, w := range []struct {
+		user string
+		sink *recorder
+	}{{"slow", slow}, {"fast", fast}} {
+		if err := h.Subscribe(ctx, h.Open(w.user, "", time.Time{}, w.sink), []string{"bob"}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pol.armed.Store(true)
+	text := "in a meeting"
+	go func() { _, _ = h.SetStatus(ctx, "bob", presence.StatusChange{CustomStatus: &text}) }()
+	select {
+	case <-pol.stalled:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the fan-out never asked for the slow viewer's level")
+	}
+	done := make(chan error, 1)
+	late := &recorder{}
+	go func() { done <- h.Subscribe(ctx, h.Open("late", "", time.Time{}, late), []string{"bob"}, nil) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		close(pol.release)
+		t.Fatal("subscribing waited for a fan-out stuck on a privacy level")
+	}
+	close(pol.release)
+	for _, r := range []*recorder{slow, fast} {
+		waitFor(t, "the update", func() bool {
+			u := r.updates()
+			return len(u) == 1 && u[0].CustomStatus == text
+		})
+	}
+}
