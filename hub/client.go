@@ -264,28 +264,46 @@ func (o *outbox) reset() {
 
 // writerPool hands clients with queued frames to a fixed set of goroutines,
 // so fan-out never waits on a socket and no connection owns a goroutine.
+// Handing a client over never waits either: a client is queued to its
+// writer at most once at a time (outbox.queued), so a writer's queue holds
+// at most its share of the clients; what its channel cannot take waits in
+// an overflow list the writer drains.
 type writerPool struct {
-	queues []chan *Client
+	queues []*writerQueue
 	next   atomic.Uint32
 	done   chan struct{}
 }
+
+type writerQueue struct {
+	ch       chan *Client // nil: a wake-up to drain the overflow
+	spilled  atomic.Bool  // overflow is not empty
+	mu       sync.Mutex
+	overflow []*Client
+}
+
+// writerQueueLen is the channel length of each writer; clients beyond it
+// go to the overflow list.
+var writerQueueLen = 1 << 14
 
 func (p *writerPool) start(n int, wg *sync.WaitGroup) {
 	p.done = make(chan struct{})
 	if n <= 0 {
 		n = 2 * runtimeProcs()
 	}
-	p.queues = make([]chan *Client, n)
+	p.queues = make([]*writerQueue, n)
 	for i := range p.queues {
-		q := make(chan *Client, 1<<14)
+		q := &writerQueue{ch: make(chan *Client, writerQueueLen)}
 		p.queues[i] = q
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for {
 				select {
-				case c := <-q:
-					c.flush()
+				case c := <-q.ch:
+					if c != nil {
+						c.flush()
+					}
+					q.drain()
 				case <-p.done:
 					return
 				}
@@ -294,12 +312,40 @@ func (p *writerPool) start(n int, wg *sync.WaitGroup) {
 	}
 }
 
+// drain flushes the clients that found the writer's channel full.
+func (q *writerQueue) drain() {
+	if !q.spilled.Load() {
+		return
+	}
+	q.mu.Lock()
+	spill := q.overflow
+	q.overflow = nil
+	q.spilled.Store(false)
+	q.mu.Unlock()
+	for _, c := range spill {
+		c.flush()
+	}
+}
+
 func (p *writerPool) assign() int { return int(p.next.Add(1) % uint32(len(p.queues))) }
 
+// schedule hands c to its writer without waiting.
 func (p *writerPool) schedule(c *Client) {
+	q := p.queues[c.writer]
 	select {
-	case p.queues[c.writer] <- c:
-	case <-p.done:
+	case q.ch <- c:
+		return
+	default:
+	}
+	q.mu.Lock()
+	q.overflow = append(q.overflow, c)
+	q.spilled.Store(true)
+	q.mu.Unlock()
+	// If the channel is still full the writer has work ahead and drains
+	// the overflow after it; otherwise wake it.
+	select {
+	case q.ch <- nil:
+	default:
 	}
 }
 

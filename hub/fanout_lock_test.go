@@ -53,20 +53,62 @@ func TestFanoutWaitHoldsNoTopicLock(t *testing.T) {
 	done := make(chan error, 1)
 	late := &recorder{}
 	go func() { done <- h.Subscribe(ctx, h.Open("late", "", time.Time{}, late), []string{"bob"}, nil) }()
+	returns(t, done, pol.release, "subscribing waited for a fan-out stuck on a privacy level")
+	gotStatus(t, text, slow, fast)
+}
+
+// returns waits for done, then closes release; if done takes more than
+// 5s it closes release and fails with why.
+func returns(t *testing.T, done chan error, release chan struct{}, why string) {
+	t.Helper()
+	defer close(release)
 	select {
 	case err := <-done:
 		if err != nil {
 			t.Fatal(err)
 		}
 	case <-time.After(5 * time.Second):
-		close(pol.release)
-		t.Fatal("subscribing waited for a fan-out stuck on a privacy level")
+		t.Fatal(why)
 	}
-	close(pol.release)
-	for _, r := range []*recorder{slow, fast} {
+}
+
+// gotStatus waits until each recorder has had one update, to text.
+func gotStatus(t *testing.T, text string, rs ...*recorder) {
+	t.Helper()
+	for _, r := range rs {
 		waitFor(t, "the update", func() bool {
 			u := r.updates()
 			return len(u) == 1 && u[0].CustomStatus == text
 		})
 	}
+}
+
+// Handing a client to a writer never waits: with the writer stuck on one
+// socket and its channel full, subscribes and fan-outs still return, and
+// every client is written once the writer moves on.
+func TestFullWriterQueueDoesNotBlockFanout(t *testing.T) {
+	defer func(n int) { writerQueueLen = n }(writerQueueLen)
+	writerQueueLen = 2
+	h, _ := newHub(t, func(c *Config) { c.Writers = 1 })
+	ctx := context.Background()
+	stuck := &recorder{hold: make(chan struct{})}
+	h.Open("stuck", "", time.Time{}, stuck).Send([]byte(`{"type":"pong"}`))
+	waitFor(t, "the writer to block", func() bool { return stuck.holding.Load() == 1 })
+
+	watchers := make([]*recorder, 10)
+	done := make(chan error, 1)
+	text := "away for lunch"
+	go func() {
+		for i := range watchers {
+			watchers[i] = &recorder{}
+			if err := h.Subscribe(ctx, h.Open("w", "", time.Time{}, watchers[i]), []string{"bob"}, nil); err != nil {
+				done <- err
+				return
+			}
+		}
+		_, err := h.SetStatus(ctx, "bob", presence.StatusChange{CustomStatus: &text})
+		done <- err
+	}()
+	returns(t, done, stuck.hold, "subscribe or fan-out waited for a writer's full queue")
+	gotStatus(t, text, watchers...)
 }
