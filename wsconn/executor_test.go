@@ -32,6 +32,19 @@ func (b *blocker) onMessage(*wsconn.Conn, []byte) {
 	b.running.Add(-1)
 }
 
+// oneMessageEach waits until each connection's handler has had one message.
+func oneMessageEach(t *testing.T, all []upgraded) {
+	t.Helper()
+	waitFor(t, "every message", func() bool {
+		for _, u := range all {
+			if len(u.h.messages()) != 1 {
+				return false
+			}
+		}
+		return true
+	})
+}
+
 // Handlers that wait hold at most HandlerWorkers goroutines; the other
 // connections wait in the queue, which the server reports, and are handled
 // once workers are free.
@@ -55,14 +68,7 @@ func TestHandlersRunOnABoundedPool(t *testing.T) {
 		return b.running.Load() == workers && e.srv.QueuedHandlers() == conns-workers
 	})
 	close(b.release)
-	waitFor(t, "every message", func() bool {
-		for _, u := range all {
-			if len(u.h.messages()) != 1 {
-				return false
-			}
-		}
-		return true
-	})
+	oneMessageEach(t, all)
 	if p := b.peak.Load(); p > workers {
 		t.Fatalf("%d handlers ran at once, want at most %d", p, workers)
 	}
@@ -109,4 +115,34 @@ func TestTooManyQueuedEventsCloses1013(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the other connection's message", func() bool { return len(cu.h.messages()) == 1 })
+}
+
+// With every worker busy and the queue full, the next connection's event
+// waits (the poller stops reading) instead of being dropped or given a
+// goroutine: once the workers are free, every message arrives.
+func TestFullHandlerQueueWaitsAndLosesNothing(t *testing.T) {
+	b := newBlocker()
+	e := newEnv(t, wsconn.Config{HandlerWorkers: 1, HandlerQueue: 1, Pollers: 1}, func() *recorder {
+		r := newRecorder()
+		r.onMessage = b.onMessage
+		return r
+	})
+	var all []upgraded
+	for i := range 4 {
+		cc, u := e.dial(fmt.Sprintf("/c%d", i))
+		all = append(all, u)
+		if err := cc.Write(ctx10s(t), websocket.MessageText, []byte("wait")); err != nil {
+			t.Fatal(err)
+		}
+		if i == 1 {
+			waitFor(t, "one running and one queued", func() bool {
+				return b.running.Load() == 1 && e.srv.QueuedHandlers() == 1
+			})
+		}
+	}
+	if p := b.peak.Load(); p != 1 {
+		t.Fatalf("%d handlers ran at once, want 1", p)
+	}
+	close(b.release)
+	oneMessageEach(t, all)
 }
