@@ -2,6 +2,8 @@ package hub
 
 import (
 	"context"
+	"errors"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -111,4 +113,81 @@ func TestFullWriterQueueDoesNotBlockFanout(t *testing.T) {
 	}()
 	returns(t, done, stuck.hold, "subscribe or fan-out waited for a writer's full queue")
 	gotStatus(t, text, watchers...)
+}
+
+// loadingPolicy is a Policy with a cache: a user's settings are loaded on
+// first need, by Prepare or by a miss in Level, and loading slow waits
+// until release.
+type loadingPolicy struct {
+	slow    string
+	stalled chan struct{}
+	release chan struct{}
+	once    sync.Once
+	mu      sync.Mutex
+	loaded  map[string]bool
+}
+
+func (p *loadingPolicy) load(id string) {
+	p.mu.Lock()
+	done := p.loaded[id]
+	p.mu.Unlock()
+	if done {
+		return
+	}
+	if id == p.slow {
+		p.once.Do(func() { close(p.stalled) })
+		<-p.release
+	}
+	p.mu.Lock()
+	p.loaded[id] = true
+	p.mu.Unlock()
+}
+
+func (p *loadingPolicy) Prepare(_ context.Context, ids []string) error {
+	for _, id := range ids {
+		if id == p.slow {
+			p.load(id) // alone: only the fan-out's own load is slow
+		}
+	}
+	return nil
+}
+
+func (p *loadingPolicy) Level(_, target string) presence.Level {
+	p.load(target)
+	return presence.LevelFull
+}
+
+// A room member event whose member's settings must be loaded does not load
+// them under the room's lock.
+func TestRoomFanoutLoadsPrivacyOutsideTheRoomLock(t *testing.T) {
+	pol := &loadingPolicy{slow: "slow", stalled: make(chan struct{}), release: make(chan struct{}), loaded: map[string]bool{}}
+	h, _ := newHub(t, withRooms(func(c *Config) { c.Policy = pol }))
+	member(t, h, "alice", "r")
+	done := make(chan error, 1)
+	go func() {
+		c := h.Open("slow", "web", time.Time{}, &recorder{})
+		c.AllowRooms([]string{"*"})
+		done <- h.JoinRoom(context.Background(), c, "r", nil, nil)
+	}()
+	select {
+	case <-pol.stalled:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the member's settings were never loaded")
+	}
+	locked := make(chan error, 1)
+	go func() {
+		rt := h.rooms.get("r")
+		rt.mu.Lock()
+		members := len(rt.subs)
+		rt.mu.Unlock()
+		if members == 0 {
+			locked <- errors.New("the room has no local member")
+			return
+		}
+		locked <- nil
+	}()
+	returns(t, locked, pol.release, "the room's lock was held while the member's settings loaded")
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
 }
