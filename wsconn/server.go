@@ -90,8 +90,9 @@ type Config struct {
 	// time. A connection that sends faster than its handler keeps up
 	// with (its handler waits on a slow store and it does not wait for
 	// replies) is closed with CloseTryAgainLater (1013) once more are
-	// waiting; the check runs before each read from the socket, so at
-	// most one read's worth of frames more can queue. Zero means
+	// waiting; the check runs after each read from the socket is parsed,
+	// so one read's frames (ReadBufferBytes) may pass the bound before
+	// the close. Zero means
 	// DefaultMaxQueuedEvents (256).
 	MaxQueuedEvents int
 
@@ -497,13 +498,13 @@ func (s *Server) onData(nc *nbio.Conn, data []byte) {
 	if c.discard.Load() {
 		return
 	}
-	if c.ready.Load() && nc.ExecuteLen() >= s.cfg.MaxQueuedEvents {
-		c.onParseError(errTooManyQueued)
-		return
-	}
 	ok, refused := c.frames.scan(data)
 	if err := wsc.Parse(data[:ok]); err != nil {
 		c.onParseError(err)
+		return
+	}
+	if c.ready.Load() && nc.ExecuteLen() > s.cfg.MaxQueuedEvents {
+		c.onParseError(errTooManyQueued)
 		return
 	}
 	if refused != nil {
