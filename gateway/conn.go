@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/presenced/presenced/hub"
 	"github.com/presenced/presenced/presence"
@@ -22,14 +21,7 @@ type conn struct {
 	ws     atomic.Pointer[wsconn.Conn]
 	once   sync.Once
 
-	// Rate limiting, touched only by the connection's own (serialised)
-	// message handling.
-	tokens      float64
-	refilled    int64 // unix nanos
-	rejected    int   // messages refused since the window started
-	windowStart int64
-	lastErrorAt int64
-	cursors     bucket
+	rate limiter
 }
 
 var (
@@ -78,27 +70,42 @@ func (c *conn) Close(code int, reason string) {
 func (c *conn) OnPong(*wsconn.Conn) { c.g.hub.Touch(c.client) }
 
 // OnClose implements wsconn.Handler.
-func (c *conn) OnClose(*wsconn.Conn, error) { c.g.hub.Disconnect(c.client) }
+func (c *conn) OnClose(*wsconn.Conn, error) {
+	c.g.hub.Disconnect(c.client)
+	c.g.adm.release(c.client.UserID)
+}
 
 var heartbeatFrame = []byte(`{"type":"heartbeat"}`)
 
 // OnMessage implements wsconn.Handler. Every message is a sign of life,
-// even one that is refused.
+// even one that is refused. It waits for the store when the message
+// changes or reads state (a bolt group commit, a Redis round trip bounded
+// by its timeout): wsconn runs it on a bounded pool of workers for that
+// reason, and the connection's next messages wait behind it.
 func (c *conn) OnMessage(ws *wsconn.Conn, data []byte) {
 	c.welcome(ws)
 	h := c.g.hub
 	h.Touch(c.client)
 	now := h.Now().UnixNano()
-	if !c.allowFrame(data, now) {
-		c.refuse(now)
-		return
-	}
 	if bytes.Equal(data, heartbeatFrame) && c.client.IsSession() {
+		if !c.allowType(protocol.TypeHeartbeat, now) {
+			c.refuse(now)
+			return
+		}
 		c.g.m.Heartbeat()
 		return
 	}
 	var msg protocol.ClientMessage
-	if err := json.Unmarshal(data, &msg); err != nil {
+	err := json.Unmarshal(data, &msg)
+	typ := msg.Type
+	if err != nil {
+		typ = "" // charged as any message
+	}
+	if !c.allowType(typ, now) {
+		c.refuse(now)
+		return
+	}
+	if err != nil {
 		c.fail(nil, presence.Errorf(presence.CodeBadJSON, "message is not a JSON object: %s", jsonError(err)))
 		return
 	}
@@ -191,53 +198,6 @@ func (c *conn) fail(id json.RawMessage, err error) {
 	c.g.m.Inc(c.g.m.Errors, string(code))
 	b, _ := json.Marshal(protocol.Error{Type: protocol.TypeError, ID: id, Code: string(code), Message: presence.ErrorMessage(err)})
 	c.client.Send(b)
-}
-
-// Rate limiting: a token bucket; refused messages get one rate_limited
-// error per second at most, and a connection that keeps sending while
-// refused (more than rejectLimit refusals within rejectWindow) is closed.
-const (
-	rejectLimit  = 100
-	rejectWindow = 10 * time.Second
-)
-
-func (c *conn) allow(now int64) bool {
-	cfg := &c.g.cfg
-	if c.refilled != 0 {
-		c.tokens += float64(now-c.refilled) / float64(time.Second) * cfg.RatePerSecond
-		if c.tokens > cfg.RateBurst {
-			c.tokens = cfg.RateBurst
-		}
-	}
-	c.refilled = now
-	if c.tokens < 1 {
-		return false
-	}
-	c.tokens--
-	return true
-}
-
-func (c *conn) refuse(now int64) {
-	if now-c.windowStart > int64(rejectWindow) {
-		c.windowStart, c.rejected = now, 0
-	}
-	c.rejected++
-	if c.rejected > rejectLimit {
-		c.g.m.Inc(c.g.m.Closes, "rate_limited")
-		c.Close(protocol.CloseRateLimited, "message rate limit exceeded")
-		return
-	}
-	if now-c.lastErrorAt >= int64(time.Second) {
-		c.lastErrorAt = now
-		c.fail(nil, presence.Errorf(presence.CodeRateLimited, "more than %g messages per second (burst %g); message dropped", c.g.cfg.RatePerSecond, c.g.cfg.RateBurst))
-	}
-}
-
-// StatusChange converts a set_status-shaped message into a change.
-//
-// Deprecated: use msg.StatusChange (protocol.ClientMessage.StatusChange).
-func StatusChange(msg *protocol.ClientMessage) (presence.StatusChange, error) {
-	return msg.StatusChange()
 }
 
 var knownTypes = map[string]bool{

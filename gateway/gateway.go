@@ -41,6 +41,19 @@ type Config struct {
 	// Zero means 20 per second, burst 50.
 	RatePerSecond float64
 	RateBurst     float64
+	// MaxConnections bounds the WebSocket connections of this node; one
+	// more is refused before the upgrade with HTTP 429. Zero means nine
+	// tenths of the process's open-file limit (no bound if that is
+	// unknown); a negative value means no bound.
+	MaxConnections int
+	// MaxConnectionsPerUser bounds the connections of one user on this
+	// node, refused the same way. Zero means
+	// DefaultMaxConnectionsPerUser (100); a negative value means no bound.
+	MaxConnectionsPerUser int
+	// HandlerWorkers bounds the messages handled at once, each of which
+	// may wait on the store (see wsconn.Config.HandlerWorkers). Zero means
+	// 64 × GOMAXPROCS.
+	HandlerWorkers int
 	// CheckOrigin decides whether to accept a browser's Origin. Nil accepts
 	// every origin: tokens, not cookies, carry identity, so a foreign page
 	// gains nothing it could not do with the token itself.
@@ -60,7 +73,11 @@ type Gateway struct {
 	ws  *wsconn.Server
 	log *slog.Logger
 	m   *metrics.Metrics
+	adm *admission
 }
+
+// Config returns the gateway's configuration with defaults applied.
+func (g *Gateway) Config() Config { return g.cfg }
 
 // New starts the WebSocket engine and returns a Gateway.
 func New(cfg Config) (*Gateway, error) {
@@ -79,6 +96,12 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.RateBurst == 0 {
 		cfg.RateBurst = 50
 	}
+	if cfg.MaxConnections == 0 {
+		cfg.MaxConnections = autoMaxConnections()
+	}
+	if cfg.MaxConnectionsPerUser == 0 {
+		cfg.MaxConnectionsPerUser = DefaultMaxConnectionsPerUser
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -93,12 +116,15 @@ func New(cfg Config) (*Gateway, error) {
 		MaxMessageBytes: cfg.MaxMessageBytes,
 		MaxPendingBytes: cfg.MaxPendingBytes,
 		CheckOrigin:     checkOrigin,
+		HandlerWorkers:  cfg.HandlerWorkers,
 		Logger:          cfg.Logger,
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &Gateway{cfg: cfg, hub: cfg.Hub, ws: ws, log: cfg.Logger, m: cfg.Metrics}, nil
+	cfg.Metrics.SetHandlerQueue(ws.QueuedHandlers)
+	return &Gateway{cfg: cfg, hub: cfg.Hub, ws: ws, log: cfg.Logger, m: cfg.Metrics,
+		adm: newAdmission(cfg.MaxConnections, cfg.MaxConnectionsPerUser, cfg.Metrics)}, nil
 }
 
 // Shutdown stops the WebSocket engine. Close the hub's clients first (see
@@ -108,7 +134,8 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 }
 
 // ServeHTTP authenticates and upgrades a connection. A bad or missing
-// credential is refused with 401 before the upgrade.
+// credential is refused with 401 before the upgrade, a connection past
+// MaxConnections or MaxConnectionsPerUser with 429.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id, err := g.identify(r)
 	if err != nil {
@@ -120,12 +147,17 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeHTTPError(w, http.StatusBadRequest, presence.Errorf(presence.CodeInvalidArgument, "device is longer than %d bytes", presence.MaxDeviceBytes))
 		return
 	}
-	cs := &conn{g: g, tokens: g.cfg.RateBurst}
+	if err := g.adm.admit(id.UserID); err != nil {
+		writeHTTPError(w, http.StatusTooManyRequests, err)
+		return
+	}
+	cs := &conn{g: g}
 	cs.client = g.hub.Open(id.UserID, device, id.Expires, cs)
 	cs.client.AllowRooms(roomPatterns(id, g.cfg.Dev))
 	c, err := g.ws.Upgrade(w, r, cs, nil)
 	if err != nil {
 		g.hub.Disconnect(cs.client)
+		g.adm.release(id.UserID)
 		return
 	}
 	if g.cfg.Ready != nil && g.cfg.Ready() != nil {

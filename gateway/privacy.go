@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 
-	"github.com/presenced/presenced/hub"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/privacy"
 	"github.com/presenced/presenced/protocol"
@@ -52,16 +51,3 @@ func (c *conn) privacyMessage(ctx context.Context, msg *protocol.ClientMessage) 
 	return nil
 }
 
-// SetPrivacy applies the privacy fields of msg to userID.
-//
-// Deprecated: use privacy.Service.ApplyMessage.
-func SetPrivacy(ctx context.Context, h *hub.Hub, sv *privacy.Service, userID string, msg *protocol.ClientMessage) error {
-	return sv.ApplyMessage(ctx, h, userID, msg)
-}
-
-// PrivacyOf returns userID's settings in effect.
-//
-// Deprecated: use privacy.Service.InEffect.
-func PrivacyOf(ctx context.Context, h *hub.Hub, sv *privacy.Service, userID string) (protocol.Privacy, error) {
-	return sv.InEffect(ctx, h, userID)
-}

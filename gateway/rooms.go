@@ -1,9 +1,7 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
-	"time"
 
 	"github.com/presenced/presenced/auth"
 	"github.com/presenced/presenced/hub"
@@ -59,44 +57,4 @@ func roomPatterns(id auth.Identity, dev bool) []string {
 		return []string{"*"}
 	}
 	return nil
-}
-
-// Cursor messages have their own allowance, apart from the general rate
-// limit: clients send them as the pointer moves, and the hub coalesces them
-// to 30 a second per room anyway. A frame that starts with cursorPrefix
-// uses it; a cursor written with another key first counts as any message.
-const (
-	cursorRatePerSecond = 120
-	cursorBurst         = 120
-)
-
-var cursorPrefix = []byte(`{"type":"cursor"`)
-
-// allowFrame charges a frame to its bucket and reports whether it may pass.
-func (c *conn) allowFrame(data []byte, now int64) bool {
-	if bytes.HasPrefix(data, cursorPrefix) {
-		return c.cursors.allow(now, cursorRatePerSecond, cursorBurst)
-	}
-	return c.allow(now)
-}
-
-// bucket is a token bucket that starts full. It is touched only by the
-// connection's own (serialised) message handling.
-type bucket struct {
-	tokens   float64
-	refilled int64 // unix nanos; 0 before the first use
-}
-
-func (b *bucket) allow(now int64, rate, burst float64) bool {
-	if b.refilled == 0 {
-		b.tokens = burst
-	} else {
-		b.tokens = min(burst, b.tokens+float64(now-b.refilled)/float64(time.Second)*rate)
-	}
-	b.refilled = now
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
 }

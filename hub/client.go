@@ -98,10 +98,36 @@ func (c *Client) Send(frame []byte) {
 	c.enqueueLocked(frame, nil)
 }
 
+// Close closes c's connection with code and reason once the frames already
+// queued for it have been written: a client closed for its message rate,
+// a kick or an expired token still gets the replies it was owed, and the
+// close frame tells it why. Frames queued after Close are dropped. Only a
+// slow consumer is closed at once (its queue is what it failed to read).
+// Close never blocks on the socket and may be called more than once; the
+// first close wins.
+func (c *Client) Close(code int, reason string) {
+	c.mu.Lock()
+	if c.closed || c.out.closeCode != 0 || c.out.closeSent {
+		c.mu.Unlock()
+		return
+	}
+	c.out.closeCode, c.out.closeReason = code, reason
+	schedule := !c.out.queued
+	c.out.queued = true
+	c.mu.Unlock()
+	if schedule {
+		c.hub.writers.schedule(c)
+	}
+}
+
 // enqueueLocked queues frame (coalescing with a pending frame of the same
 // key), releases c.mu, and hands the client to its writer if needed. A
 // client whose queue passes the bound is closed as a slow consumer.
 func (c *Client) enqueueLocked(frame []byte, key *topic) {
+	if c.out.closeCode != 0 || c.out.closeSent {
+		c.mu.Unlock() // nothing follows a close
+		return
+	}
 	// One frame always fits (a snapshot of 1,000 users is one frame); a
 	// queue already past the bound is a reader that stopped draining.
 	overflow := c.out.bytes > 0 && c.out.bytes+len(frame) > c.hub.cfg.MaxPendingBytes
@@ -152,16 +178,24 @@ func (c *Client) deliver(t *topic, rec *record, lvl presence.Level, frames *view
 	return true
 }
 
-// flush writes the queued frames to the socket. Called by the client's writer.
+// flush writes the queued frames to the socket, then the close that
+// followed them, if any. Called by the client's writer.
 func (c *Client) flush() int {
 	c.mu.Lock()
 	frames := c.out.frames
+	code, reason := c.out.closeCode, c.out.closeReason
+	if code != 0 {
+		c.out.closeCode, c.out.closeSent = 0, true
+	}
 	c.out.take()
 	c.mu.Unlock()
 	for _, f := range frames {
 		if err := c.sink.WriteText(f); err != nil {
 			break
 		}
+	}
+	if code != 0 {
+		c.sink.Close(code, reason)
 	}
 	return len(frames)
 }
@@ -175,6 +209,11 @@ type outbox struct {
 	index  map[*topic]int // built once the queue is long enough to need it
 	bytes  int
 	queued bool // handed to a writer, not yet flushed
+	// closeCode and closeReason are a close queued behind the frames
+	// (see Client.Close); closeSent notes that the writer sent it.
+	closeCode   int
+	closeReason string
+	closeSent   bool
 }
 
 const outboxIndexAt = 16
@@ -225,28 +264,46 @@ func (o *outbox) reset() {
 
 // writerPool hands clients with queued frames to a fixed set of goroutines,
 // so fan-out never waits on a socket and no connection owns a goroutine.
+// Handing a client over never waits either: a client is queued to its
+// writer at most once at a time (outbox.queued), so a writer's queue holds
+// at most its share of the clients; what its channel cannot take waits in
+// an overflow list the writer drains.
 type writerPool struct {
-	queues []chan *Client
+	queues []*writerQueue
 	next   atomic.Uint32
 	done   chan struct{}
 }
+
+type writerQueue struct {
+	ch       chan *Client // nil: a wake-up to drain the overflow
+	spilled  atomic.Bool  // overflow is not empty
+	mu       sync.Mutex
+	overflow []*Client
+}
+
+// writerQueueLen is the channel length of each writer; clients beyond it
+// go to the overflow list.
+var writerQueueLen = 1 << 14
 
 func (p *writerPool) start(n int, wg *sync.WaitGroup) {
 	p.done = make(chan struct{})
 	if n <= 0 {
 		n = 2 * runtimeProcs()
 	}
-	p.queues = make([]chan *Client, n)
+	p.queues = make([]*writerQueue, n)
 	for i := range p.queues {
-		q := make(chan *Client, 1<<14)
+		q := &writerQueue{ch: make(chan *Client, writerQueueLen)}
 		p.queues[i] = q
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for {
 				select {
-				case c := <-q:
-					c.flush()
+				case c := <-q.ch:
+					if c != nil {
+						c.flush()
+					}
+					q.drain()
 				case <-p.done:
 					return
 				}
@@ -255,12 +312,40 @@ func (p *writerPool) start(n int, wg *sync.WaitGroup) {
 	}
 }
 
+// drain flushes the clients that found the writer's channel full.
+func (q *writerQueue) drain() {
+	if !q.spilled.Load() {
+		return
+	}
+	q.mu.Lock()
+	spill := q.overflow
+	q.overflow = nil
+	q.spilled.Store(false)
+	q.mu.Unlock()
+	for _, c := range spill {
+		c.flush()
+	}
+}
+
 func (p *writerPool) assign() int { return int(p.next.Add(1) % uint32(len(p.queues))) }
 
+// schedule hands c to its writer without waiting.
 func (p *writerPool) schedule(c *Client) {
+	q := p.queues[c.writer]
 	select {
-	case p.queues[c.writer] <- c:
-	case <-p.done:
+	case q.ch <- c:
+		return
+	default:
+	}
+	q.mu.Lock()
+	q.overflow = append(q.overflow, c)
+	q.spilled.Store(true)
+	q.mu.Unlock()
+	// If the channel is still full the writer has work ahead and drains
+	// the overflow after it; otherwise wake it.
+	select {
+	case q.ch <- nil:
+	default:
 	}
 }
 

@@ -76,10 +76,8 @@ func (h *Hub) fanout(t *topic, rec *record) {
 	}
 	level := h.levelsFor(rec.p.UserID)
 	var frames viewFrames
-	s := h.topics.shard(t.name)
-	s.mu.RLock()
 	n := 0
-	for c := range t.subs.All() {
+	h.topics.eachWatcher(t, func(c *Client) {
 		lvl := presence.LevelFull
 		if c.UserID != rec.p.UserID {
 			lvl = level(c.UserID)
@@ -87,8 +85,7 @@ func (h *Hub) fanout(t *topic, rec *record) {
 		if c.deliver(t, rec, lvl, &frames) {
 			n++
 		}
-	}
-	s.mu.RUnlock()
+	})
 	t.noteFanned(rec.p.V)
 	h.m.Delivered(n)
 }

@@ -8,6 +8,8 @@
 // queue locks are taken last. The liveness lock is never held with any of
 // them. No lock is held across Store or Bus calls, except that a shard's
 // lock is held while its topic is subscribed or unsubscribed on the Bus.
+// A fan-out holds no topic shard lock while it asks the Policy for levels
+// or queues frames (see topicIndex.eachWatcher).
 package hub
 
 import (
@@ -106,6 +108,11 @@ type Config struct {
 	AwayAfter time.Duration
 	// MaxSubscriptions bounds the users one connection watches. Zero means 10,000.
 	MaxSubscriptions int
+	// MaxWatchedPerUser bounds the users watched by all of one user's
+	// connections on this node together, so that a user cannot multiply
+	// MaxSubscriptions by opening connections. Zero means 50,000; a
+	// negative value means no bound.
+	MaxWatchedPerUser int
 	// MaxPendingBytes bounds what a client may have queued and unsent before
 	// it is closed as a slow consumer. Zero means 1 MiB.
 	MaxPendingBytes int
@@ -163,6 +170,9 @@ func (c *Config) setDefaults() error {
 	if c.MaxSubscriptions == 0 {
 		c.MaxSubscriptions = 10000
 	}
+	if c.MaxWatchedPerUser == 0 {
+		c.MaxWatchedPerUser = 50000
+	}
 	if c.MaxPendingBytes == 0 {
 		c.MaxPendingBytes = 1 << 20
 	}
@@ -192,6 +202,7 @@ type Hub struct {
 	clientMu sync.Mutex
 	clients  map[*Client]struct{}
 	byUser   map[string][]*Client
+	watching watchCounts
 
 	resyncs resyncer
 	reaping reapState
@@ -284,7 +295,7 @@ func (h *Hub) Close() {
 // not ended: a client that reconnects within the grace is never seen leaving.
 func (h *Hub) Shutdown(code int, reason string) {
 	for _, c := range h.allClients() {
-		c.sink.Close(code, reason)
+		c.Close(code, reason)
 	}
 }
 

@@ -45,6 +45,23 @@ func (r *recorder) Close(code int, _ string) {
 	r.mu.Unlock()
 }
 
+func (r *recorder) closeCode() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.closed
+}
+
+// waitClosed waits for r's connection to be closed (closes go out through
+// the client's writer, after the frames queued before them) and checks
+// the code.
+func (r *recorder) waitClosed(t *testing.T, want int) {
+	t.Helper()
+	waitFor(t, "the close", func() bool { return r.closeCode() != 0 })
+	if got := r.closeCode(); got != want {
+		t.Fatalf("connection closed with %d, want %d", got, want)
+	}
+}
+
 func (r *recorder) updates() []presence.Presence {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -218,14 +235,12 @@ func TestQuietConnectionIsPingedThenExpired(t *testing.T) {
 	}
 	clock.Advance(14 * time.Second)
 	h.Tick(ctx)
-	if pings.closed != 0 {
+	if pings.closeCode() != 0 {
 		t.Fatal("closed before the TTL")
 	}
 	clock.Advance(time.Second)
 	h.Tick(ctx)
-	if pings.closed != protocol.CloseExpired {
-		t.Fatalf("close = %d at the TTL", pings.closed)
-	}
+	pings.waitClosed(t, protocol.CloseExpired)
 	ps, _ := h.Presences(ctx, "", []string{"alice"})
 	if ps["alice"].Status != presence.StatusOffline {
 		t.Fatalf("alice = %+v", ps["alice"])
@@ -351,12 +366,7 @@ func TestKickMissedByANodeClosesItsConnection(t *testing.T) {
 	b.Touch(c)
 	clock.Advance(15 * time.Second)
 	b.Tick(ctx)
-	sink.mu.Lock()
-	closed := sink.closed
-	sink.mu.Unlock()
-	if closed != protocol.CloseKicked {
-		t.Fatalf("connection closed with %d, want %d", closed, protocol.CloseKicked)
-	}
+	sink.waitClosed(t, protocol.CloseKicked)
 	states, _ := store.Load(ctx, []string{"alice"})
 	if st := states["alice"]; len(st.Sessions) != 0 || st.Kicks != 1 {
 		t.Fatalf("alice after the kick: %+v", st)

@@ -81,7 +81,7 @@ func (h *Hub) checkClient(ctx context.Context, c *Client, now time.Time) {
 	}
 	if exp := c.expires.Load(); exp != 0 && now.UnixNano() >= exp {
 		h.m.Inc(h.m.Closes, "token_expired")
-		c.sink.Close(protocol.CloseAuthExpired, "token expired; reconnect with a new one")
+		c.Close(protocol.CloseAuthExpired, "token expired; reconnect with a new one")
 		return
 	}
 	next := last.Add(h.cfg.HeartbeatInterval)
@@ -183,7 +183,7 @@ func (h *Hub) expire(ctx context.Context, c *Client, last time.Time) {
 		}
 	}
 	h.m.Inc(h.m.Closes, "ttl")
-	c.sink.Close(protocol.CloseExpired, "no sign of life within the heartbeat TTL")
+	c.Close(protocol.CloseExpired, "no sign of life within the heartbeat TTL")
 }
 
 // reapBatch bounds the users settled per claim, so one tick cannot starve

@@ -187,10 +187,8 @@ func (h *Hub) applyPrivacy(userID string, rec *record) {
 		}
 		level := h.levelsFor(userID)
 		var frames viewFrames
-		s := h.topics.shard(userID)
-		s.mu.RLock()
 		n := 0
-		for c := range t.subs.All() {
+		h.topics.eachWatcher(t, func(c *Client) {
 			lvl := presence.LevelFull
 			if c.UserID != userID {
 				lvl = level(c.UserID)
@@ -198,8 +196,7 @@ func (h *Hub) applyPrivacy(userID string, rec *record) {
 			if c.review(t, old, cur, lvl, &frames) {
 				n++
 			}
-		}
-		s.mu.RUnlock()
+		})
 		t.noteFanned(cur.p.V)
 		h.m.Delivered(n)
 	}

@@ -3,8 +3,6 @@ package hub
 import (
 	"context"
 	"encoding/json"
-	"slices"
-	"strings"
 
 	"github.com/presenced/presenced/presence"
 )
@@ -99,18 +97,6 @@ func EncodePresences(typ string, reqID json.RawMessage, views []presence.Presenc
 		b = appendMember(b, i == 0, views[i].UserID, &views[i])
 	}
 	return append(b, "}}"...)
-}
-
-// PresencesFrame encodes ps, ordered by user id, as EncodePresences does.
-//
-// Deprecated: a map loses the request's order; use EncodePresences.
-func PresencesFrame(typ string, reqID json.RawMessage, ps map[string]presence.Presence) []byte {
-	views := make([]presence.Presence, 0, len(ps))
-	for _, p := range ps {
-		views = append(views, p)
-	}
-	slices.SortFunc(views, func(a, b presence.Presence) int { return strings.Compare(a.UserID, b.UserID) })
-	return EncodePresences(typ, reqID, views)
 }
 
 // appendFrameHead appends {"type":typ,"id":reqID,"presences": .

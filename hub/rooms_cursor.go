@@ -187,6 +187,9 @@ func (h *Hub) startCursorFlusher() {
 // deliverCursor fans a cursor out to the room's local connections but its
 // sender's, skipping viewers the sender is hidden from.
 func (h *Hub) deliverCursor(rt *roomTopic, ev *roomEvent) {
+	// The sender's settings are looked up before the room's lock is taken:
+	// a cache miss reads the store.
+	level := h.levelsFor(ev.User)
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	inv := ev.Inv || rt.seen[ev.User].invisible
@@ -195,7 +198,7 @@ func (h *Hub) deliverCursor(rt *roomTopic, ev *roomEvent) {
 		if c.SessionID == ev.Session || sub.snapV == pending {
 			continue
 		}
-		if c.UserID != ev.User && (inv || h.level(c.UserID, ev.User) == presence.LevelHidden) {
+		if c.UserID != ev.User && (inv || level(c.UserID) == presence.LevelHidden) {
 			continue
 		}
 		c.Send(ev.Frame)

@@ -137,6 +137,7 @@ func deltasOf(s *summary, cls []int8) deltas {
 // frame for every viewer whose view is the public one, its own frame for
 // the others.
 func (h *Hub) flushSummary(rt *roomTopic) {
+	h.prepareSummary(rt)
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	s := rt.sum
@@ -180,6 +181,25 @@ func (h *Hub) matchesPublic(s *summary, pub []int8, check []int, viewer string) 
 		}
 	}
 	return true
+}
+
+// prepareSummary loads the privacy settings of the users rt's pending
+// summary follows, outside the room's lock, under which flushSummary asks
+// the Policy about them. A user who changes in between is asked about
+// under the lock, as before.
+func (h *Hub) prepareSummary(rt *roomTopic) {
+	rt.mu.Lock()
+	var ids []string
+	if rt.sum != nil {
+		ids = append(ids, rt.sum.order...)
+	}
+	rt.mu.Unlock()
+	if len(ids) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), policyLoadTimeout)
+	_ = h.preparePolicy(ctx, ids)
+	cancel()
 }
 
 // Restricter is an optional ability of a Policy. Restricted reports

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"context"
 	"hash/maphash"
 	"sync"
 	"time"
@@ -308,8 +309,19 @@ func (rt *roomTopic) prune() {
 	rt.pruneAt = max(minPrune, 2*len(rt.seen))
 }
 
+// policyLoadTimeout bounds a privacy settings load made ahead of a room
+// fan-out, as the privacy cache bounds its own.
+const policyLoadTimeout = 2 * time.Second
+
 // deliverMember fans a member event out to the room's local connections.
 func (h *Hub) deliverMember(rt *roomTopic, ev *roomEvent) {
+	// Load the member's privacy settings, if they are not cached, before
+	// the room's lock is taken: the Policy is asked under it. (Local
+	// viewers' own settings are cached while they are connected.) A
+	// failure here is met again, and handled, by the Policy.
+	ctx, cancel := context.WithTimeout(context.Background(), policyLoadTimeout)
+	_ = h.preparePolicy(ctx, []string{ev.User})
+	cancel()
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	if !rt.accept(ev) {

@@ -169,6 +169,7 @@ func (h *Hub) Disconnect(c *Client) {
 	c.subs = smallMap[*topic, sent]{}
 	c.out.reset()
 	c.mu.Unlock()
+	h.watching.release(c.UserID, len(topics))
 
 	h.live.remove(c)
 	h.detachRooms(c)
@@ -254,7 +255,7 @@ func (h *Hub) closeEnded(c *Client, code int, reason string) {
 		h.m.Add(h.m.Sessions, -1)
 	}
 	h.m.Inc(h.m.Closes, "kicked")
-	c.sink.Close(code, reason)
+	c.Close(code, reason)
 }
 
 // update runs op on a user's state in the store, settles the state at the

@@ -32,6 +32,13 @@ func (h *Hub) Subscribe(ctx context.Context, c *Client, userIDs []string, reqID 
 	if total > h.cfg.MaxSubscriptions {
 		return presence.Errorf(presence.CodeLimitExceeded, "a connection may watch at most %d users; this would make %d", h.cfg.MaxSubscriptions, total)
 	}
+	if !h.watching.reserve(c.UserID, fresh, h.cfg.MaxWatchedPerUser) {
+		h.m.Inc(h.m.Refused, "watched_per_user")
+		return presence.Errorf(presence.CodeLimitExceeded, "a user may watch at most %d users across their connections on this node; this would make %d",
+			h.cfg.MaxWatchedPerUser, h.watching.count(c.UserID)+fresh)
+	}
+	made := 0
+	defer func() { h.watching.release(c.UserID, fresh-made) }() // what was reserved and not made
 
 	if err := h.preparePolicy(ctx, append([]string{c.UserID}, ids...)); err != nil {
 		return err
@@ -42,7 +49,7 @@ func (h *Hub) Subscribe(ctx context.Context, c *Client, userIDs []string, reqID 
 	var added []*topic
 	var missing []string
 	for _, id := range ids {
-		t, fresh, err := h.watchIfNew(c, id)
+		t, isNew, err := h.watchIfNew(c, id)
 		if err != nil {
 			h.unwatchAll(c, added)
 			if err == errClosed {
@@ -51,7 +58,8 @@ func (h *Hub) Subscribe(ctx context.Context, c *Client, userIDs []string, reqID 
 			return err
 		}
 		topics = append(topics, t)
-		if fresh {
+		if isNew {
+			made++
 			added = append(added, t)
 		}
 		if t.latest.Load() == nil {
@@ -103,8 +111,8 @@ func (h *Hub) watchIfNew(c *Client, name string) (t *topic, added bool, err erro
 			return t, false, nil
 		}
 	}
-	t, err = h.watch(c, name)
-	return t, err == nil, err
+	t, added, err = h.watch(c, name)
+	return t, added && err == nil, err
 }
 
 // advanceOrInit is advance for a snapshot read from the store: a record at
@@ -136,6 +144,7 @@ func (h *Hub) Unsubscribe(c *Client, userIDs []string) error {
 		}
 	}
 	c.mu.Unlock()
+	h.watching.release(c.UserID, len(topics))
 	for _, t := range topics {
 		h.unwatch(c, t)
 	}
@@ -144,10 +153,15 @@ func (h *Hub) Unsubscribe(c *Client, userIDs []string) error {
 
 func (h *Hub) unwatchAll(c *Client, topics []*topic) {
 	c.mu.Lock()
+	n := 0
 	for _, t := range topics {
-		c.subs.Delete(t)
+		if c.watchesLocked(t) {
+			c.subs.Delete(t)
+			n++
+		}
 	}
 	c.mu.Unlock()
+	h.watching.release(c.UserID, n)
 	for _, t := range topics {
 		h.unwatch(c, t)
 	}

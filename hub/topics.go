@@ -62,10 +62,43 @@ func (ix *topicIndex) get(name string) *topic {
 	return t
 }
 
+// eachWatcher calls fn for each local watcher of t. The watchers are copied
+// under the shard's read lock and fn runs without it: a fan-out may wait
+// (a viewer's privacy settings missing from the cache are read from the
+// store; a writer's queue may be full), and a wait under the lock would
+// hold up every subscribe and unsubscribe of the shard's users, and every
+// fan-out waiting for the write lock behind them. A watcher that leaves
+// after the copy is skipped by the caller's check of c.subs; one that
+// arrives after it reads t.latest, which the caller advanced first.
+func (ix *topicIndex) eachWatcher(t *topic, fn func(c *Client)) {
+	s := ix.shard(t.name)
+	buf := watcherBufs.Get().(*[]*Client)
+	s.mu.RLock()
+	for c := range t.subs.All() {
+		*buf = append(*buf, c)
+	}
+	s.mu.RUnlock()
+	for _, c := range *buf {
+		fn(c)
+	}
+	if cap(*buf) > maxPooledWatchers {
+		return // a rare huge topic: let the collector have it
+	}
+	clear(*buf)
+	*buf = (*buf)[:0]
+	watcherBufs.Put(buf)
+}
+
+const maxPooledWatchers = 1 << 16
+
+// watcherBufs recycles eachWatcher's copies: a fan-out to many watchers
+// would otherwise allocate a slice of them per update.
+var watcherBufs = sync.Pool{New: func() any { return new([]*Client) }}
+
 // watch adds c as a watcher of name, marking its snapshot pending. It
-// returns the topic and whether it is new to this node (so the bus must be
-// subscribed).
-func (h *Hub) watch(c *Client, name string) (*topic, error) {
+// returns the topic and whether c did not watch it before (the caller
+// reserved that subscription in h.watching).
+func (h *Hub) watch(c *Client, name string) (*topic, bool, error) {
 	s := h.topics.shard(name)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -73,7 +106,7 @@ func (h *Hub) watch(c *Client, name string) (*topic, error) {
 	if t == nil {
 		t = &topic{name: name}
 		if err := h.cfg.Bus.Subscribe(busTopic(name), func(payload []byte) { h.receive(name, payload) }); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		s.m[name] = t
 		h.topics.count.Add(1)
@@ -83,12 +116,13 @@ func (h *Hub) watch(c *Client, name string) (*topic, error) {
 	if c.closed {
 		c.mu.Unlock()
 		h.dropIfUnwatchedLocked(s, t)
-		return nil, errClosed
+		return nil, false, errClosed
 	}
+	_, had := c.subs.Get(t)
 	c.subs.Set(t, awaitingSnapshot)
 	c.mu.Unlock()
 	t.subs.Set(c, struct{}{})
-	return t, nil
+	return t, !had, nil
 }
 
 // unwatch removes c from t. The client's own entry is removed by the caller.

@@ -3,7 +3,11 @@
 // check for nil.
 package metrics
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Metrics holds every collector. Hot paths use the pre-resolved counters.
 type Metrics struct {
@@ -19,12 +23,19 @@ type Metrics struct {
 	Closes      *prometheus.CounterVec
 	Errors      *prometheus.CounterVec
 	Panics      prometheus.Counter
+	// Refused counts connections refused before the upgrade and
+	// subscriptions refused, by the limit that refused them.
+	Refused *prometheus.CounterVec
+	// HandlerQueue reports the connection events waiting for a handler
+	// worker (see SetHandlerQueue).
+	HandlerQueue prometheus.GaugeFunc
 	// Reasserted counts sessions found missing from a shared store while
 	// their connection was open, and written back.
 	Reasserted prometheus.Counter
 
 	updateOut  prometheus.Counter
 	heartbeats prometheus.Counter
+	queueLen   atomic.Pointer[func() int]
 }
 
 // New creates the collectors and registers them with reg.
@@ -43,15 +54,27 @@ func New(reg prometheus.Registerer) *Metrics {
 		Errors:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "presenced_errors_total", Help: "Error replies, by code."}, []string{"code"}),
 		Panics:      prometheus.NewCounter(prometheus.CounterOpts{Name: "presenced_panics_total", Help: "Panics recovered while handling a connection."}),
 		Reasserted:  prometheus.NewCounter(prometheus.CounterOpts{Name: "presenced_sessions_reasserted_total", Help: "Sessions missing from the store while connected (lost or ended elsewhere during an outage), written back."}),
+		Refused:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "presenced_refused_total", Help: "Connections and subscriptions refused by a limit, by limit (max_connections, max_connections_per_user, watched_per_user)."}, []string{"limit"}),
 	}
+	m.HandlerQueue = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "presenced_handler_queue", Help: "Connection events waiting for a handler worker."}, func() float64 {
+		if f := m.queueLen.Load(); f != nil {
+			return float64((*f)())
+		}
+		return 0
+	})
 	m.updateOut = m.MessagesOut.WithLabelValues("presence_update")
 	m.heartbeats = m.MessagesIn.WithLabelValues("heartbeat")
 	if reg != nil {
 		reg.MustRegister(m.Connections, m.Sessions, m.Subscribed, m.MessagesIn, m.MessagesOut,
-			m.Deliveries, m.Coalesced, m.Dropped, m.Expiries, m.Closes, m.Errors, m.Panics, m.Reasserted)
+			m.Deliveries, m.Coalesced, m.Dropped, m.Expiries, m.Closes, m.Errors, m.Panics, m.Reasserted,
+			m.Refused, m.HandlerQueue)
 	}
 	return m
 }
+
+// SetHandlerQueue sets what the presenced_handler_queue gauge reports: the
+// WebSocket engine's queue, known only once it runs.
+func (m *Metrics) SetHandlerQueue(f func() int) { m.queueLen.Store(&f) }
 
 // Heartbeat counts a heartbeat received: the commonest message, counted
 // without a label lookup.

@@ -50,6 +50,13 @@ type Config struct {
 	MaxSubscriptions  int
 	RatePerSecond     float64
 	RateBurst         float64
+	// Admission limits per node (gateway.Config, hub.Config): zero means
+	// the documented default, a negative value no bound.
+	MaxConnections        int
+	MaxConnectionsPerUser int
+	MaxWatchedPerUser     int
+	// HandlerWorkers: see gateway.Config.
+	HandlerWorkers int
 	// Rooms: see hub.RoomConfig (its Rooms store is filled in here).
 	Rooms hub.RoomConfig
 	// ShutdownTimeout bounds a graceful shutdown. Zero means 10s.
@@ -178,6 +185,7 @@ func New(cfg Config) (*Server, error) {
 		OfflineGrace:      cfg.OfflineGrace,
 		AwayAfter:         cfg.AwayAfter,
 		MaxSubscriptions:  cfg.MaxSubscriptions,
+		MaxWatchedPerUser: cfg.MaxWatchedPerUser,
 		TickInterval:      cfg.TickInterval,
 		Logger:            log,
 		Metrics:           m,
@@ -194,6 +202,7 @@ func New(cfg Config) (*Server, error) {
 		Hub: h, Verifier: verifier, Dev: cfg.Dev, Privacy: sv, Ready: be.ready,
 		MaxMessageBytes: cfg.MaxMessageBytes,
 		RatePerSecond:   cfg.RatePerSecond, RateBurst: cfg.RateBurst,
+		MaxConnections: cfg.MaxConnections, MaxConnectionsPerUser: cfg.MaxConnectionsPerUser, HandlerWorkers: cfg.HandlerWorkers,
 		Logger: log, Metrics: m,
 	})
 	if err != nil {

@@ -139,6 +139,9 @@ var (
 	errEarlyData = errors.New("wsconn: client sent data before the handshake completed")
 	// errNotTCP: the hijacked connection is not a plain TCP connection.
 	errNotTCP = errors.New("wsconn: Upgrade needs a plain TCP connection (terminate TLS in front)")
+	// errTooManyQueued: more than Config.MaxQueuedEvents events of the
+	// connection wait for its handler.
+	errTooManyQueued = errors.New("wsconn: too many events waiting for the handler")
 	// errCloseTimeout: the close handshake did not finish in CloseTimeout.
 	errCloseTimeout = errors.New("wsconn: close handshake timed out")
 )

@@ -17,10 +17,17 @@ import (
 
 // Handler receives a connection's events.
 //
-// Methods are called from nbio's worker goroutines, one at a time per
-// connection and in arrival order (OnClose last); they must not block. A
-// panic in a method is recovered, logged, and closes only that connection
-// with CloseInternalError (1011).
+// Methods are called from the Server's handler workers, one at a time per
+// connection and in arrival order (OnClose last). A method may wait (for a
+// store round trip, say): it then holds one of Config.HandlerWorkers
+// workers, and its connection's later events wait behind it (at most
+// Config.MaxQueuedEvents, then the connection is closed with 1013). Other
+// connections' events go on while workers are free; when none is, they
+// wait in a bounded queue, and past it the pollers stop reading. So a
+// method must not wait on anything unbounded (another connection's events,
+// above all), and every wait shows as latency for the others. A panic in a
+// method is recovered, logged, and closes only that connection with
+// CloseInternalError (1011).
 //
 // No method runs before Upgrade returns the Conn, but one may run right
 // after, concurrently with the caller's next statement: state the Handler
@@ -70,6 +77,7 @@ type Conn struct {
 	abandoned atomic.Bool // Upgrade failed after the transfer
 	hasEarly  atomic.Bool // early is not empty
 	discard   atomic.Bool // stop parsing input (after a protocol error)
+	frames    frameScanner
 	flushWait atomic.Bool // shut the write side down once everything is written
 	shutWr    atomic.Bool // write side shut down
 	closeDone atomic.Bool // OnClose delivered (or owed to nobody)
@@ -331,6 +339,8 @@ func (c *Conn) onParseError(err error) {
 		code, reason, sent = CloseMessageTooBig, err.Error(), true
 	case errors.Is(err, nbhttp.ErrTooLong):
 		code, reason = CloseMessageTooBig, "message too big"
+	case errors.Is(err, errTooManyQueued):
+		code, reason = CloseTryAgainLater, "too many messages waiting to be handled; slow down"
 	}
 	c.mu.Lock()
 	if !c.ready.Load() {

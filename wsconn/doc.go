@@ -12,10 +12,15 @@
 // another process): about 0.9 KB of resident memory per connection,
 // wsconn's state included.
 //
-// Events are delivered to a [Handler], on nbio's worker goroutines, one at a
-// time per connection. Writes ([Conn.WriteText], [Conn.Ping]) never block on
-// the socket: what the kernel does not take at once is queued by nbio and
-// flushed when the socket becomes writable.
+// Events are delivered to a [Handler] by a fixed pool of worker goroutines
+// (Config.HandlerWorkers), one at a time per connection. A handler may wait
+// on a store; the waits are bounded by the pool, a bounded queue of
+// connections waiting for a worker (Config.HandlerQueue, then
+// back-pressure on the pollers) and a bounded number of events per
+// connection (Config.MaxQueuedEvents, then close 1013). Writes
+// ([Conn.WriteText], [Conn.Ping]) never block on the socket: what the
+// kernel does not take at once is queued by nbio and flushed when the
+// socket becomes writable.
 //
 // # Limits and closes
 //
@@ -24,9 +29,14 @@
 //     with [CloseMessageTooBig] (1009).
 //   - Binary messages close the connection with [CloseUnsupportedData]
 //     (1003): the presenced protocol is text only.
+//   - A client frame without a mask closes the connection with
+//     [CloseProtocolError] (1002), as RFC 6455 section 5.1 requires; the
+//     frames before it are still delivered.
 //   - Output queued for a slow reader is limited to Config.MaxPendingBytes;
 //     the write that would go past it fails with [ErrSlowConsumer] and the
 //     connection is closed with [CloseSlowConsumer] (4000).
+//   - More than Config.MaxQueuedEvents events waiting for a connection's
+//     Handler close it with [CloseTryAgainLater] (1013).
 //   - A panic in a Handler closes that connection with
 //     [CloseInternalError] (1011).
 //   - [Server.Shutdown] closes connections with [CloseServiceRestart] (1012).

@@ -27,6 +27,12 @@ const (
 	DefaultMaxPendingBytes = 256 << 10
 	DefaultCloseTimeout    = 5 * time.Second
 	DefaultReadBufferBytes = 64 << 10
+	// DefaultHandlerWorkersPerProc sets the default of Config.HandlerWorkers:
+	// enough workers to keep the CPUs busy while many handlers wait on a
+	// store round trip (a millisecond or more), at about 8 KB of stack each.
+	DefaultHandlerWorkersPerProc = 64
+	DefaultHandlerQueue          = 1 << 16
+	DefaultMaxQueuedEvents       = 256
 )
 
 // Config configures a Server. Every zero field means "use the default"
@@ -66,6 +72,29 @@ type Config struct {
 	// as soon as the frame is complete. Zero means DefaultReadBufferBytes
 	// (64 KiB).
 	ReadBufferBytes int
+
+	// HandlerWorkers is the number of goroutines that run Handler methods;
+	// at most this many run at once, whatever the number of connections.
+	// Zero means DefaultHandlerWorkersPerProc × GOMAXPROCS.
+	HandlerWorkers int
+
+	// HandlerQueue bounds the connections whose events wait for a worker
+	// while every worker is busy. When it is full, the poller that read
+	// the next event waits for room: the sockets of that poller are not
+	// read meanwhile (back-pressure; nothing is dropped). Zero means
+	// DefaultHandlerQueue (65,536).
+	HandlerQueue int
+
+	// MaxQueuedEvents bounds the events (messages, pings, pongs) of one
+	// connection waiting for its Handler, which handles them one at a
+	// time. A connection that sends faster than its handler keeps up
+	// with (its handler waits on a slow store and it does not wait for
+	// replies) is closed with CloseTryAgainLater (1013) once more are
+	// waiting; the check runs after each read from the socket is parsed,
+	// so one read's frames (ReadBufferBytes) may pass the bound before
+	// the close. Zero means
+	// DefaultMaxQueuedEvents (256).
+	MaxQueuedEvents int
 
 	// CheckOrigin decides whether to accept a handshake given its Origin
 	// header. Nil means nbio's default: accept requests without Origin, and
@@ -146,6 +175,15 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.ReadBufferBytes <= 0 {
 		cfg.ReadBufferBytes = DefaultReadBufferBytes
 	}
+	if cfg.HandlerWorkers <= 0 {
+		cfg.HandlerWorkers = DefaultHandlerWorkersPerProc * runtime.GOMAXPROCS(0)
+	}
+	if cfg.HandlerQueue <= 0 {
+		cfg.HandlerQueue = DefaultHandlerQueue
+	}
+	if cfg.MaxQueuedEvents <= 0 {
+		cfg.MaxQueuedEvents = DefaultMaxQueuedEvents
+	}
 	if cfg.Pollers <= 0 {
 		cfg.Pollers = runtime.GOMAXPROCS(0) / 4
 		if cfg.Pollers < 1 {
@@ -166,7 +204,7 @@ func NewServer(cfg Config) (*Server, error) {
 		stoppedCh: make(chan struct{}),
 	}
 
-	pool := newHandlerPool()
+	pool := newHandlerPool(cfg.HandlerWorkers, cfg.HandlerQueue)
 	engine := nbhttp.NewEngine(nbhttp.Config{
 		Name:    "wsconn",
 		NPoller: cfg.Pollers,
@@ -460,8 +498,20 @@ func (s *Server) onData(nc *nbio.Conn, data []byte) {
 	if c.discard.Load() {
 		return
 	}
-	if err := wsc.Parse(data); err != nil {
+	ok, refused := c.frames.scan(data)
+	if err := wsc.Parse(data[:ok]); err != nil {
 		c.onParseError(err)
+		return
+	}
+	if c.ready.Load() && nc.ExecuteLen() > s.cfg.MaxQueuedEvents {
+		c.onParseError(errTooManyQueued)
+		return
+	}
+	if refused != nil {
+		// Read no further, but let the frames before the refused one be
+		// handled first: the close follows them in the connection's queue.
+		c.discard.Store(true)
+		nc.MustExecute(func() { c.onParseError(refused) })
 	}
 }
 
@@ -515,6 +565,10 @@ func (s *Server) onWSClosed(wsc *websocket.Conn, err error) {
 		c.dispatch(event{kind: evClosed, err: err})
 	}
 }
+
+// QueuedHandlers returns the connections whose events wait for a handler
+// worker (see Config.HandlerWorkers); it is exported as a metric.
+func (s *Server) QueuedHandlers() int { return s.pool.queued() }
 
 // enter registers a Handler call; it fails once the engine is stopped.
 func (s *Server) enter() bool {

@@ -23,6 +23,17 @@ func maxFDs() int {
 	return int(lim.Max)
 }
 
+// OpenFileLimit returns the process's current limit on open files (the
+// soft RLIMIT_NOFILE, which Go raises to the hard one at start on Linux),
+// or 0 if unknown or unlimited. Every WebSocket holds one.
+func OpenFileLimit() int {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil || lim.Cur > 1<<30 {
+		return 0
+	}
+	return int(lim.Cur)
+}
+
 // socketPair returns the two ends of a connected Unix stream socket pair.
 func socketPair() (net.Conn, net.Conn, error) {
 	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)

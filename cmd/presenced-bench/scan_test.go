@@ -34,11 +34,11 @@ func TestScanUpdateReadsTheServersFrame(t *testing.T) {
 }
 
 func TestScanNullsAndSnapshot(t *testing.T) {
-	ps := map[string]presence.Presence{
-		"bob":   {UserID: "bob", Status: presence.StatusOffline},
-		"carol": {UserID: "carol", Status: presence.StatusOnline, LastSeen: time.UnixMilli(1000), V: 3},
+	ps := []presence.Presence{
+		{UserID: "bob", Status: presence.StatusOffline},
+		{UserID: "carol", Status: presence.StatusOnline, LastSeen: time.UnixMilli(1000), V: 3},
 	}
-	frame := hub.PresencesFrame("initial_presence", []byte("42"), ps)
+	frame := hub.EncodePresences("initial_presence", []byte("42"), ps)
 	if typ, id := header(frame); typ != "initial_presence" || id != "42" {
 		t.Fatalf("header = %q %q", typ, id)
 	}
