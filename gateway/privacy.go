@@ -50,4 +50,3 @@ func (c *conn) privacyMessage(ctx context.Context, msg *protocol.ClientMessage) 
 	}
 	return nil
 }
-
