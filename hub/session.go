@@ -124,9 +124,11 @@ func (h *Hub) SetOffline(ctx context.Context, c *Client) error {
 		return nil
 	}
 	h.m.Add(h.m.Sessions, -1)
-	last := c.LastSign()
+	// The client said it leaves now: last seen now, not at its last
+	// heartbeat.
+	now := h.Now()
 	_, err := h.update(ctx, c.UserID, func(st *presence.UserState) error {
-		st.Remove(c.SessionID, last)
+		st.Remove(c.SessionID, now)
 		return nil
 	})
 	return err
@@ -184,9 +186,11 @@ func (h *Hub) Disconnect(c *Client) {
 		return
 	}
 	h.m.Add(h.m.Sessions, -1)
-	now, last := h.Now(), c.LastSign()
+	// A closed or dropped socket was there until now: that is its last
+	// sign of life, whatever its last heartbeat.
+	now := h.Now()
 	_, err := h.update(context.Background(), c.UserID, func(st *presence.UserState) error {
-		st.Disconnect(c.SessionID, now, last, h.cfg.OfflineGrace)
+		st.Disconnect(c.SessionID, now, now, h.cfg.OfflineGrace)
 		return nil
 	})
 	if err != nil {

@@ -164,6 +164,33 @@ func (s *UserState) Disconnect(id string, now, lastSeen time.Time, grace time.Du
 	}
 }
 
+// Resume takes over the sessions a previous run of the server left in
+// the record, whose connections died with it: each sits out the grace from
+// now, so that a device reconnecting within it merges with its session and
+// watchers see nothing; one that does not come back ends at the grace's
+// end. A session whose connection was still open when the run ended is
+// last seen at alive, the run's last proof of life (a clean shutdown
+// already started each session's grace, with its close time). With no
+// grace the sessions end at once. Resume changes nothing a viewer sees
+// until a session ends.
+func (s *UserState) Resume(now, alive time.Time, grace time.Duration) {
+	for i := range s.Sessions {
+		ss := &s.Sessions[i]
+		if ss.GraceUntil.IsZero() && alive.After(ss.LastSeen) {
+			ss.LastSeen = alive
+		}
+		ss.GraceUntil = now.Add(grace)
+		if ss.ExpiresAt.Before(ss.GraceUntil) {
+			ss.ExpiresAt = ss.GraceUntil
+		}
+	}
+	if grace <= 0 {
+		for len(s.Sessions) > 0 {
+			s.Remove(s.Sessions[0].ID, time.Time{})
+		}
+	}
+}
+
 // Remove ends a session at once. When it was the last one the user goes
 // offline, last seen at lastSeen (or the session's own last sign of life).
 func (s *UserState) Remove(id string, lastSeen time.Time) (Session, bool) {
