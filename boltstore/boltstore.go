@@ -5,11 +5,11 @@
 // invisibility, activity, custom status and their expiries) or anything a
 // viewer could see (the version moves) is on disk, fsynced, before Update
 // returns; concurrent ones share one commit. An Update that only refreshes
-// a live session's last sign of life and expiry (the hub's once-per-
-// heartbeat-interval touch) is kept in memory and written within
-// FlushInterval (1 s), so a crash loses at most that much of the last-seen
-// of users who were online. Settings are written and fsynced before
-// UpdateSettings returns.
+// a live session's last sign of life and expiry (a hub's touch, made only
+// on a store without node leases: this one has them) is kept in memory and
+// written within FlushInterval (1 s). An Update that changes nothing
+// writes nothing. Settings are written and fsynced before UpdateSettings
+// returns.
 //
 // The file belongs to one process, which renews a lease in it every
 // FlushInterval: the time of its last renewal is the run's last proof of
@@ -110,6 +110,12 @@ type Store struct {
 
 	dlMu sync.Mutex
 	dl   *deadline.Queue[string]
+
+	// Leases are the node leases of the hubs in this process (one in
+	// production): the file is this process's alone, so a lapse can only
+	// be that of a hub of this process, and the previous run's sessions
+	// are taken over at opening, by the file's own lease.
+	memstore.Leases
 
 	kick chan struct{}
 	stop chan struct{}
@@ -274,6 +280,11 @@ func (s *Store) Update(_ context.Context, userID string, fn func(st *presence.Us
 		return presence.UserState{}, err
 	}
 	rec := encodeRecord(&st)
+	if rec == encodeRecord(&old) {
+		lk.Unlock()
+		return st, nil // nothing changed: nothing to write
+	}
+	s.Index(userID, &old, &st)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

@@ -195,6 +195,8 @@ type Hub struct {
 
 	resyncs resyncer
 	reaping reapState
+	lease   leaseState
+	timers  timerQueue
 	tickMu  sync.Mutex // one Tick at a time
 	stop    chan struct{}
 	done    sync.WaitGroup
@@ -217,12 +219,17 @@ func New(cfg Config) (*Hub, error) {
 	h.topics.init()
 	h.rooms.init()
 	h.live.init()
+	h.timers.init()
+	h.initLease()
 	h.resyncs.init()
 	h.writers.start(cfg.Writers, &h.done)
 	if err := cfg.Bus.Subscribe(controlTopic, h.control); err != nil {
 		h.writers.stop()
 		return nil, fmt.Errorf("hub: subscribing the control topic: %w", err)
 	}
+	// Take the lease before any session is written: a node that died
+	// before its first tick must still have its sessions ended.
+	h.leaseTick(context.Background(), h.Now())
 	h.done.Add(2)
 	go h.runResync(&h.resyncs, resyncBatch, "users", h.resyncBatch)
 	go h.runResync(&h.rooms.resyncs, 1, "rooms", h.resyncRooms)
@@ -263,6 +270,7 @@ func (h *Hub) Tick(ctx context.Context) {
 	defer h.tickMu.Unlock()
 	now := h.Now()
 	h.checkLiveness(ctx, now)
+	h.leaseTick(ctx, now)
 	h.reap(ctx, now)
 	h.roomTick(ctx, now)
 }

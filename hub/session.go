@@ -76,8 +76,8 @@ func (h *Hub) SetOnline(ctx context.Context, c *Client, device string) error {
 
 	last := c.LastSign()
 	sess := presence.Session{
-		ID: c.SessionID, Device: dev, Node: h.cfg.Node,
-		ActiveAt: now, LastSeen: last, ExpiresAt: last.Add(h.cfg.HeartbeatTTL + storeSlack),
+		ID: c.SessionID, Device: dev, Node: h.node(),
+		ActiveAt: now, LastSeen: last, ExpiresAt: h.storedExpiry(last),
 	}
 	st, err := h.update(ctx, c.UserID, func(st *presence.UserState) error { return st.Connect(sess) })
 	c.mu.Lock()
@@ -224,6 +224,11 @@ func (h *Hub) Kick(ctx context.Context, userID string) error {
 // its next liveness refresh, which finds the kick count moved.
 func (h *Hub) control(payload []byte) {
 	if payload == nil {
+		if h.leased() {
+			// With leases nothing refreshes the sessions: look for kicks
+			// missed meanwhile now, one read per local session.
+			h.Reassert()
+		}
 		return
 	}
 	var ev event
@@ -277,7 +282,9 @@ func (h *Hub) update(ctx context.Context, userID string, op func(st *presence.Us
 		if err := op(st); err != nil {
 			return err
 		}
-		h.keepAlive(st, locals, now)
+		if !h.leased() {
+			h.keepAlive(st, locals, now)
+		}
 		ended = st.Settle(before, now, h.timing)
 		owed, dropped = st.TakeLeaves(now, h.timing)
 		return nil
@@ -286,6 +293,7 @@ func (h *Hub) update(ctx context.Context, userID string, op func(st *presence.Us
 		return st, h.unavailable(err)
 	}
 	h.ended(ended)
+	h.timers.schedule(userID, st.Deadline)
 	h.droppedLeaves(userID, dropped)
 	h.roomsAfterUpdate(ctx, &st, owed, dropped, now, wasInvisible)
 	if st.Version != v0 {

@@ -31,12 +31,15 @@ type Session struct {
 	// ReportedAt is the last idle_state idle:false. Zero until the first,
 	// so clients without idle detection never turn idle on their own.
 	ReportedAt time.Time `json:"reported_at,omitzero"`
-	// LastSeen is the last sign of life this record knows of. The node
-	// holding the connection refreshes it lazily, at most once per ping
-	// interval, so heartbeats cost no store write.
+	// LastSeen is the last sign of life this record knows of: the
+	// session's start, its close, or (on a store without node leases) its
+	// node's last refresh, at most once per ping interval. Heartbeats cost
+	// no store write.
 	LastSeen time.Time `json:"last_seen"`
 	// ExpiresAt is when the session ends unless refreshed: the backstop
-	// that ends the sessions of a node that died.
+	// that ends the sessions of a node that died, on a store without node
+	// leases. Zero: never by itself (a node lease stands for it: the
+	// session ends when its node's lease lapses).
 	ExpiresAt time.Time `json:"expires_at"`
 	// GraceUntil is non-zero once the connection is gone: the session still
 	// counts as live until then.
@@ -238,10 +241,10 @@ func (s *UserState) Advance(now time.Time, t Timing) []Session {
 	var lastSeen time.Time
 	for _, ss := range s.Sessions {
 		end := ss.ExpiresAt
-		if !ss.GraceUntil.IsZero() && ss.GraceUntil.Before(end) {
+		if !ss.GraceUntil.IsZero() && (end.IsZero() || ss.GraceUntil.Before(end)) {
 			end = ss.GraceUntil
 		}
-		if !end.After(now) {
+		if !end.IsZero() && !end.After(now) {
 			ended = append(ended, ss)
 			s.oweLeaves(&ss)
 			if ss.LastSeen.After(lastSeen) {
@@ -394,4 +397,14 @@ func (s *UserState) Settle(before Presence, now time.Time, t Timing) []Session {
 func (s *UserState) Hide() {
 	s.Version++
 	s.HiddenV = s.Version
+}
+
+// Node returns the first session held by node, or nil.
+func (s *UserState) Node(node string) *Session {
+	for i := range s.Sessions {
+		if s.Sessions[i].Node == node {
+			return &s.Sessions[i]
+		}
+	}
+	return nil
 }
