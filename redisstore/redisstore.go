@@ -32,8 +32,8 @@ type Config struct {
 	// it; if that node dies before settling, another claims it after the
 	// lease. Zero means 3s.
 	Lease time.Duration
-	// ProbeInterval is how often every shard is checked for readiness.
-	// Zero means 500ms.
+	// ProbeInterval is how often every Redis server is pinged for
+	// readiness. Zero means 1s.
 	ProbeInterval time.Duration
 	// OnReady, if set, is called from the probe goroutine each time the
 	// backend turns ready (true) or unavailable (false), never twice in a
@@ -57,7 +57,7 @@ func (c *Config) setDefaults() error {
 		c.Lease = 3 * time.Second
 	}
 	if c.ProbeInterval == 0 {
-		c.ProbeInterval = 500 * time.Millisecond
+		c.ProbeInterval = time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
