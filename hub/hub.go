@@ -92,7 +92,8 @@ type Config struct {
 	Policy Policy
 	// Clock reads the time. Nil means the system clock.
 	Clock presence.Clock
-	// Node names this node in session records. Empty means a random name.
+	// Node names this node in session records and, with a suffix for the
+	// run, in its lease (see Leases). Empty means a random name.
 	Node string
 	// HeartbeatInterval is how often a quiet connection is pinged. Zero means 15s.
 	HeartbeatInterval time.Duration
@@ -119,7 +120,8 @@ type Config struct {
 	RoomConfig
 }
 
-// storeSlack is how far past the TTL a session's stored deadline lies: the
+// storeSlack is how far past the TTL a session's stored deadline lies, on
+// a store without node leases (with them, records carry no expiry): the
 // node holding a connection ends it at the TTL itself; the store's deadline
 // is the backstop that ends the sessions of a node that died, so it sets
 // how long after a node's death its users go offline (TTL + slack at most).
@@ -286,6 +288,7 @@ func (h *Hub) Close() {
 	close(h.stop)
 	h.writers.stop()
 	h.done.Wait()
+	h.releaseLease()
 }
 
 // Shutdown closes every client connection with code and reason. Sessions are

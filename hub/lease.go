@@ -224,3 +224,20 @@ func (q *timerQueue) due(now time.Time) []string {
 	defer q.mu.Unlock()
 	return q.q.PopDue(now, 0, nil)
 }
+
+// releaseLease makes the node's lease lapse now, when the hub closes: its
+// sessions were put in their grace by the shutdown (Disconnect), and
+// another node takes over at once whatever was left open, instead of a
+// TTL later; the nodes also stop counting it among the live ones that
+// share the store's polling.
+func (h *Hub) releaseLease() {
+	if h.lease.store == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	now := h.Now()
+	if _, err := h.lease.store.RenewLease(ctx, h.node(), now, now); err != nil {
+		h.log.Warn("releasing the node lease failed; it lapses by itself", "err", err)
+	}
+}

@@ -260,3 +260,23 @@ func TestKickMissedIsFoundWhenTheControlTopicReturns(t *testing.T) {
 		t.Fatalf("alice after the kick: %+v", st)
 	}
 }
+
+// TestClosedHubsLeaseLapsesAtOnce: a hub that closes lets its lease lapse,
+// so another node takes over what it left open at its next look, not a
+// TTL later.
+func TestClosedHubsLeaseLapsesAtOnce(t *testing.T) {
+	sn := newSharedNodes()
+	closing, other := sn.node(t, 1, nil), sn.node(t, 2, nil)
+	ctx := context.Background()
+	bob := closing.Open("bob", "web", time.Time{}, &recorder{})
+	if err := closing.SetOnline(ctx, bob, "web"); err != nil {
+		t.Fatal(err)
+	}
+	closing.Close() // no Disconnect: the session is left open
+	closedAt := sn.clock.Now()
+	sn.clock.Advance(other.leaseEvery())
+	other.Tick(ctx)
+	if st := stored(t, sn.store, "bob"); st.Live() || !st.LastSeen.Equal(closedAt) {
+		t.Fatalf("bob a lease period after his node closed: %+v", st)
+	}
+}

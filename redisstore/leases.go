@@ -20,16 +20,19 @@ import (
 
 // renewScript renews a node's lease unless it lapsed and was claimed, and
 // tells the node its place among the live nodes by name, which shares out
-// the polling of the deadline shards.
+// the polling of the deadline shards. A node counts as live while its
+// lease lapses less than liveSlack before this one's (it renewed within
+// about that long), so that a dead node's share passes to the others
+// within seconds, not at its lapse.
 //
 // KEYS[1] leases, KEYS[2] renewals, KEYS[3] the node's marker. ARGV: node,
-// now (unix ms), lapse (unix ms). Reply: {state, rank, live}: state 0 held,
-// 1 new, 2 lapsed.
+// now (unix ms), lapse (unix ms), live after (unix ms). Reply: {state,
+// rank, live}: state 0 held, 1 new, 2 lapsed.
 var renewScript = newScript(`
 if redis.call('EXISTS', KEYS[3]) == 1 then return {2, 0, 0} end
 local added = redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-local live = redis.call('ZRANGE', KEYS[1], '(' .. ARGV[2], '+inf', 'BYSCORE')
+local live = redis.call('ZRANGE', KEYS[1], '(' .. ARGV[4], '+inf', 'BYSCORE')
 table.sort(live)
 local rank = 0
 for i, n in ipairs(live) do if n == ARGV[1] then rank = i - 1 end end
@@ -77,6 +80,11 @@ if r >= 0 and r <= tonumber(ARGV[2]) then redis.call('ZREM', KEYS[1], ARGV[1]) e
 return 1
 `)
 
+// liveSlack is how long after its last renewal a node still takes its
+// share of the deadline shards in the others' eyes: two renewals with the
+// default lease period of a second.
+const liveSlack = 2 * time.Second
+
 func (l *layout) leaseKeys(node string) []string {
 	return []string{l.leaseKey(), l.prefix + "{l}:c", l.leaseRenewedKey(), l.leaseEndedKey(node)}
 }
@@ -88,6 +96,7 @@ func (s *Store) RenewLease(ctx context.Context, node string, now, until time.Tim
 	keys := s.l.leaseKeys(node)
 	res, err := renewScript.run(ctx, s.client, []string{keys[0], keys[2], keys[3]}, []string{
 		node, strconv.FormatInt(now.UnixMilli(), 10), strconv.FormatInt(unixMS(until), 10),
+		strconv.FormatInt(until.Add(-liveSlack).UnixMilli(), 10),
 	}).AsIntSlice()
 	if err != nil || len(res) != 3 {
 		return 0, unavailable("renew lease", err)
@@ -104,8 +113,15 @@ func (s *Store) RenewLease(ctx context.Context, node string, now, until time.Tim
 }
 
 // ClaimLapsed implements hub.Leases: one pipeline of two reads when no
-// lease lapsed, a script per lapsed node otherwise.
+// lease lapsed, a script per lapsed node otherwise. Only the first of the
+// live nodes by name (as this node's last renewal said) reads: a lapsed
+// node is not among the live ones, so it is never the one to look, and
+// the others' renewals tell each its rank within a second of a change. A
+// node that has not renewed yet reads too.
 func (s *Store) ClaimLapsed(ctx context.Context, now time.Time, claimFor time.Duration, max int) ([]presence.Lapsed, error) {
+	if rank := s.rank.Load(); rank>>32 != 0 {
+		return nil, nil
+	}
 	ctx, cancel := s.b.opContext(ctx)
 	defer cancel()
 	nowMS := strconv.FormatInt(now.UnixMilli(), 10)
