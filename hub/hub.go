@@ -231,7 +231,7 @@ func New(cfg Config) (*Hub, error) {
 	}
 	// Take the lease before any session is written: a node that died
 	// before its first tick must still have its sessions ended.
-	h.leaseTick(context.Background(), h.Now())
+	h.renewLease(context.Background(), h.Now())
 	h.done.Add(2)
 	go h.runResync(&h.resyncs, resyncBatch, "users", h.resyncBatch)
 	go h.runResync(&h.rooms.resyncs, 1, "rooms", h.resyncRooms)
@@ -248,6 +248,10 @@ func (h *Hub) Now() time.Time { return h.cfg.Clock.Now() }
 // deadlines every TickInterval, until Close.
 func (h *Hub) Start() {
 	h.startCursorFlusher()
+	if h.leased() {
+		h.done.Add(1)
+		go h.renewLoop()
+	}
 	h.done.Add(1)
 	go func() {
 		defer h.done.Done()
@@ -271,8 +275,10 @@ func (h *Hub) Tick(ctx context.Context) {
 	h.tickMu.Lock()
 	defer h.tickMu.Unlock()
 	now := h.Now()
-	h.checkLiveness(ctx, now)
+	// The lease first: a node back from a stall learns that its lease
+	// lapsed before anything it does could write back what was ended.
 	h.leaseTick(ctx, now)
+	h.checkLiveness(ctx, now)
 	h.reap(ctx, now)
 	h.roomTick(ctx, now)
 }

@@ -30,7 +30,7 @@ type Leases interface {
 	ClaimLapsed(ctx context.Context, now time.Time, claimFor time.Duration, max int) ([]presence.Lapsed, error)
 	// NodeUsers returns the users whose records hold a session of node,
 	// which the store indexes on Update from Session.Node; it may return
-	// more.
+	// more. With an error it may still return users it could read.
 	NodeUsers(ctx context.Context, node string) ([]string, error)
 	// EndLease forgets a claimed node's lease and index once its sessions
 	// were ended. Its later renewals report it lapsed.
@@ -44,18 +44,30 @@ const claimFor = 30 * time.Second
 // claimBatch bounds the lapsed nodes taken over per claim.
 const claimBatch = 16
 
-// leaseState is the node's lease; touched by Tick only, except name.
+// leaseState is the node's lease. Renewals run on their own loop (see
+// Start) as well as in Tick, so that a tick held up by a slow store (a
+// frozen master makes every call to it wait the operation timeout) never
+// delays them; mu guards the fields below it and is never held across a
+// store call. Lock order: mu, then clientMu.
 type leaseState struct {
 	store Leases // nil: per-session refreshes
 	// name is the node's name in the lease and in its session records:
 	// Config.Node and a suffix for this run, replaced when the lease
 	// lapsed, so that sessions opened later are not taken for those the
 	// lapse ended.
-	name      atomic.Pointer[string]
-	next      time.Time // next renewal and claim
-	renewed   bool      // renewed once at least
+	name atomic.Pointer[string]
+	// held is whether the last renewal succeeded and found the lease
+	// this node's: sessions are written back, and lapsed nodes taken over,
+	// only then.
+	held atomic.Bool
+
+	mu        sync.Mutex
+	next      time.Time // next renewal
+	renewing  bool      // a renewal is in flight
+	renewed   bool      // renewed once at least under the current name
 	failing   bool      // the last renewal failed
 	holdUntil time.Time // no takeover before (the store just came back)
+	nextClaim time.Time // next look for lapsed leases (Tick only)
 }
 
 func (h *Hub) initLease() {
@@ -86,15 +98,41 @@ func (h *Hub) leaseEvery() time.Duration { return min(time.Second, h.cfg.Heartbe
 // within its last renewal plus the TTL, as a silent client's do.
 func (h *Hub) leaseFor() time.Duration { return h.cfg.HeartbeatTTL - h.leaseEvery() }
 
-// leaseTick renews the lease and ends the sessions of nodes whose lease
-// lapsed, once per leaseEvery.
+// leaseTick renews the lease when due, then, once per leaseEvery, ends
+// the sessions of nodes whose lease lapsed. Tick calls it.
 func (h *Hub) leaseTick(ctx context.Context, now time.Time) {
 	ls := &h.lease
-	if ls.store == nil || now.Before(ls.next) {
+	if ls.store == nil {
 		return
 	}
-	ls.next = now.Add(h.leaseEvery())
-	state, err := ls.store.RenewLease(ctx, h.node(), now, now.Add(h.leaseFor()))
+	h.renewLease(ctx, now)
+	ls.mu.Lock()
+	due := ls.held.Load() && !now.Before(ls.holdUntil) && !now.Before(ls.nextClaim)
+	if due {
+		ls.nextClaim = now.Add(h.leaseEvery())
+	}
+	ls.mu.Unlock()
+	if due {
+		h.takeOver(ctx, now)
+	}
+}
+
+// renewLease renews the lease if a renewal is due and none is in flight.
+func (h *Hub) renewLease(ctx context.Context, now time.Time) {
+	ls := &h.lease
+	ls.mu.Lock()
+	if ls.store == nil || ls.renewing || now.Before(ls.next) {
+		ls.mu.Unlock()
+		return
+	}
+	ls.next, ls.renewing = now.Add(h.leaseEvery()), true
+	node := h.node()
+	ls.mu.Unlock()
+	state, err := ls.store.RenewLease(ctx, node, now, now.Add(h.leaseFor()))
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	ls.renewing = false
+	ls.held.Store(err == nil && state != presence.LeaseLapsed)
 	if err != nil {
 		if !ls.failing {
 			h.log.Warn("renewing the node lease failed; retrying", "err", err)
@@ -114,7 +152,7 @@ func (h *Hub) leaseTick(ctx context.Context, now time.Time) {
 	switch state {
 	case presence.LeaseNew:
 		if ls.renewed {
-			h.log.Info("the store had lost the node lease; sessions written back", "node", h.node())
+			h.log.Info("the store had lost the node lease; sessions written back", "node", node)
 			h.Reassert()
 		}
 	case presence.LeaseLapsed:
@@ -122,10 +160,23 @@ func (h *Hub) leaseTick(ctx context.Context, now time.Time) {
 		return
 	}
 	ls.renewed = true
-	if now.Before(ls.holdUntil) {
-		return
+}
+
+// renewLoop renews the lease every TickInterval that one is due, until
+// Close: on its own, so that a tick waiting on a slow store does not let
+// the lease lapse.
+func (h *Hub) renewLoop() {
+	defer h.done.Done()
+	t := time.NewTicker(h.cfg.TickInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-t.C:
+			h.renewLease(context.Background(), h.Now())
+		}
 	}
-	h.takeOver(ctx, now)
 }
 
 // lapsed handles this node's own lease found lapsed and claimed: another
@@ -134,6 +185,7 @@ func (h *Hub) leaseTick(ctx context.Context, now time.Time) {
 // grace as on a restart, unless it was ended already (then nothing brings
 // it back), and the clients reconnect and open sessions under the new
 // name.
+// The caller holds the lease's mu.
 func (h *Hub) lapsed() {
 	old := h.node()
 	h.newLeaseName()
@@ -158,11 +210,13 @@ func (h *Hub) takeOver(ctx context.Context, now time.Time) {
 	}
 	for _, n := range nodes {
 		users, err := h.lease.store.NodeUsers(ctx, n.Node)
-		if err != nil {
-			h.log.Warn("reading a lapsed node's users failed; retried when its claim ends", "node", n.Node, "err", err)
-			continue
-		}
 		var failed atomic.Int32
+		if err != nil {
+			// Part of the store did not answer: end what can be read now;
+			// the rest when the claim is handed out again.
+			h.log.Warn("reading a lapsed node's users failed in part; the rest is retried when its claim ends", "node", n.Node, "err", err)
+			failed.Add(1)
+		}
 		parallel(len(users), func(i int) {
 			if _, err := h.update(ctx, users[i], func(st *presence.UserState) error {
 				endNode(st, n)

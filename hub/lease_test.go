@@ -192,9 +192,13 @@ func TestReturningNodeDoesNotResurrect(t *testing.T) {
 	}
 	v := stored(t, sn.store, "bob").Version
 	stalled.Touch(bob)
-	stalled.Tick(ctx) // renews: lapsed
+	stalled.Reassert() // the store answering again, say, before the renewal
+	stalled.Tick(ctx)  // renews: lapsed
 	if sink.closed != protocol.CloseServiceRestart || stalled.node() == oldName {
 		t.Fatalf("after its lapse the node closed bob with %d and is named %s (was %s)", sink.closed, stalled.node(), oldName)
+	}
+	if st := stored(t, sn.store, "bob"); st.Live() || st.Version != v {
+		t.Fatalf("bob came back after his node's lapse: %+v", st)
 	}
 	stalled.Disconnect(bob)
 	stalled.Reassert()

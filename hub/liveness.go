@@ -150,13 +150,20 @@ func (h *Hub) refresh(ctx context.Context, c *Client, last time.Time) {
 			return nil
 		}
 		c.mu.Lock()
-		live, device, idle, active, kicks := c.session && !c.closed, c.device, c.idle, c.activeAt, c.kicks
+		live, device, idle, active, kicks, node := c.session && !c.closed, c.device, c.idle, c.activeAt, c.kicks, c.node
 		c.mu.Unlock()
 		if !live {
 			return nil // ended meanwhile by this node: nothing to restore
 		}
 		if st.Kicks != kicks {
 			kicked = true
+			return nil
+		}
+		if h.leased() && (node != h.node() || !h.lease.held.Load()) {
+			// The lease under which the session opened lapsed (another node
+			// ended it), or may have: not renewed since the store came
+			// back. Nothing is written back; the lease's next renewal
+			// says which, and reasserts or closes.
 			return nil
 		}
 		reasserted = true

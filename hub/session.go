@@ -68,6 +68,8 @@ func (h *Hub) SetOnline(ctx context.Context, c *Client, device string) error {
 		c.device = device
 	}
 	dev := c.device
+	node := h.node()
+	c.node = node
 	c.session = true
 	c.touched = c.lastSign.Load()
 	now := h.Now()
@@ -76,7 +78,7 @@ func (h *Hub) SetOnline(ctx context.Context, c *Client, device string) error {
 
 	last := c.LastSign()
 	sess := presence.Session{
-		ID: c.SessionID, Device: dev, Node: h.node(),
+		ID: c.SessionID, Device: dev, Node: node,
 		ActiveAt: now, LastSeen: last, ExpiresAt: h.storedExpiry(last),
 	}
 	st, err := h.update(ctx, c.UserID, func(st *presence.UserState) error { return st.Connect(sess) })

@@ -61,9 +61,9 @@ func (b *Backend) probeLoop() {
 	}
 }
 
-// probe pings every Redis server the client knows (every master of a
-// cluster, and the replicas it has seen), in parallel: one command per
-// server, whatever the number of shards.
+// probe pings every Redis server the client knows (the masters of a
+// cluster), in parallel: one command per server, whatever the number of
+// shards.
 func (b *Backend) probe() error {
 	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.ProbeInterval*2)
 	defer cancel()

@@ -18,7 +18,8 @@ import (
 //	<p>{l}                 sorted set: node leases (node → lapse, unix ms)
 //	<p>{l}:r               hash: each leased node's last renewal (unix ms)
 //	<p>{l}:x:<node>        string: a lapsed node's lease, claimed or ended
-//	<p>{n:<node>}          set: the users with a session of node
+//	<p>{d:<n>}:n:<node>    sorted set: the users of deadline shard n with a
+//	                       session of node
 //
 // A user id may contain "}", which ends the hash tag early: such a user's
 // keys still share one slot (the tag is cut at the same place in each),
@@ -60,7 +61,10 @@ func (l *layout) leaseRenewedKey() string { return l.prefix + "{l}:r" }
 func (l *layout) leaseEndedKey(node string) string {
 	return l.prefix + "{l}:x:" + node
 }
-func (l *layout) nodeUsersKey(node string) string { return l.prefix + "{n:" + node + "}" }
+// nodeUsersKey returns the key of node's users in deadline shard i: a
+// user's entry lies with its deadline entry, so that indexing a connect
+// needs no other master than writing its deadlines does.
+func (l *layout) nodeUsersKey(i int, node string) string { return l.shardKey(i) + ":n:" + node }
 func (l *layout) shardRevKey(i int) string        { return l.prefix + "{" + l.shardTags[i] + "}:r" }
 
 // userShard returns the deadline shard of a user.

@@ -15,8 +15,9 @@ import (
 // a sorted set of the held leases by lapse time, a hash of their last
 // renewals, a sorted set of the claims by their end, and per lapsed node
 // a marker (claimed, then ended for a day) that refuses its renewals. Each
-// node's users are indexed in a sorted set of their own, {n:<node>}, user
-// → the record revision that added them (see indexNodes).
+// node's users are indexed per deadline shard, in a sorted set beside the
+// shard ({d:<n>}:n:<node>), user → the record revision that added them
+// (see indexNodes).
 
 // renewScript renews a node's lease unless it lapsed and was claimed, and
 // tells the node its place among the live nodes by name, which shares out
@@ -153,23 +154,41 @@ func (s *Store) ClaimLapsed(ctx context.Context, now time.Time, claimFor time.Du
 	return out, nil
 }
 
-// NodeUsers implements hub.Leases.
+// NodeUsers implements hub.Leases: the node's users in every deadline
+// shard, in one pipeline. With shards that cannot be read it returns the
+// others' users and an error.
 func (s *Store) NodeUsers(ctx context.Context, node string) ([]string, error) {
 	ctx, cancel := s.b.opContext(ctx)
 	defer cancel()
-	ids, err := s.client.Do(ctx, s.client.B().Zrange().Key(s.l.nodeUsersKey(node)).Min("0").Max("-1").Build()).AsStrSlice()
-	if err != nil {
-		return nil, unavailable("read a node's users", err)
+	cmds := make(rueidis.Commands, DeadlineShards)
+	for i := range cmds {
+		cmds[i] = s.client.B().Zrange().Key(s.l.nodeUsersKey(i, node)).Min("0").Max("-1").Build()
 	}
-	return ids, nil
+	var out []string
+	var failed error
+	for _, r := range s.client.DoMulti(ctx, cmds...) {
+		ids, err := r.AsStrSlice()
+		if err != nil {
+			failed = unavailable("read a node's users", err)
+			continue
+		}
+		out = append(out, ids...)
+	}
+	return out, failed
 }
 
 // EndLease implements hub.Leases.
 func (s *Store) EndLease(ctx context.Context, node string) error {
 	ctx, cancel := s.b.opContext(ctx)
 	defer cancel()
-	if err := s.client.Do(ctx, s.client.B().Del().Key(s.l.nodeUsersKey(node)).Build()).Error(); err != nil {
-		return unavailable("end lease", err)
+	cmds := make(rueidis.Commands, DeadlineShards)
+	for i := range cmds {
+		cmds[i] = s.client.B().Del().Key(s.l.nodeUsersKey(i, node)).Build()
+	}
+	for _, r := range s.client.DoMulti(ctx, cmds...) {
+		if err := r.Error(); err != nil {
+			return unavailable("end lease", err)
+		}
 	}
 	if err := endLeaseScript.run(ctx, s.client, s.l.leaseKeys(node), []string{node}).Error(); err != nil {
 		return unavailable("end lease", err)
@@ -206,7 +225,7 @@ func (s *Store) indexNodes(ctx context.Context, userID string, before, after []s
 	var cmds rueidis.Commands
 	for _, n := range after {
 		if !contains(before, n) {
-			cmds = append(cmds, s.client.B().Zadd().Key(s.l.nodeUsersKey(n)).Gt().ScoreMember().
+			cmds = append(cmds, s.client.B().Zadd().Key(s.l.nodeUsersKey(userShard(userID), n)).Gt().ScoreMember().
 				ScoreMember(float64(rev), userID).Build())
 		}
 	}
@@ -226,7 +245,7 @@ func (s *Store) unindexNodes(ctx context.Context, userID string, before, after [
 		if contains(after, n) {
 			continue
 		}
-		if err := unindexScript.run(ctx, s.client, []string{s.l.nodeUsersKey(n)}, []string{userID, strconv.FormatInt(rev, 10)}).Error(); err != nil {
+		if err := unindexScript.run(ctx, s.client, []string{s.l.nodeUsersKey(userShard(userID), n)}, []string{userID, strconv.FormatInt(rev, 10)}).Error(); err != nil {
 			s.b.log.Debug("node index not updated", "user", userID, "node", n, "err", err)
 		}
 	}
