@@ -249,9 +249,16 @@ func (h *Hub) Now() time.Time { return h.cfg.Clock.Now() }
 func (h *Hub) Start() {
 	h.startCursorFlusher()
 	if h.leased() {
-		h.done.Add(1)
-		go h.renewLoop()
+		// On its own, so that a tick waiting on a slow store does not let
+		// the lease lapse.
+		h.everyTick(func() { h.renewLease(context.Background(), h.Now()) })
 	}
+	h.everyTick(func() { h.Tick(context.Background()) })
+}
+
+// everyTick runs f every TickInterval on a goroutine of its own, until
+// Close.
+func (h *Hub) everyTick(f func()) {
 	h.done.Add(1)
 	go func() {
 		defer h.done.Done()
@@ -262,7 +269,7 @@ func (h *Hub) Start() {
 			case <-h.stop:
 				return
 			case <-t.C:
-				h.Tick(context.Background())
+				f()
 			}
 		}
 	}()

@@ -162,23 +162,6 @@ func (h *Hub) renewLease(ctx context.Context, now time.Time) {
 	ls.renewed = true
 }
 
-// renewLoop renews the lease every TickInterval that one is due, until
-// Close: on its own, so that a tick waiting on a slow store does not let
-// the lease lapse.
-func (h *Hub) renewLoop() {
-	defer h.done.Done()
-	t := time.NewTicker(h.cfg.TickInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-h.stop:
-			return
-		case <-t.C:
-			h.renewLease(context.Background(), h.Now())
-		}
-	}
-}
-
 // lapsed handles this node's own lease found lapsed and claimed: another
 // node ends (or ended) its sessions. The node takes a new name and
 // closes its clients' connections with 1012: each session enters its

@@ -61,11 +61,12 @@ func (l *layout) leaseRenewedKey() string { return l.prefix + "{l}:r" }
 func (l *layout) leaseEndedKey(node string) string {
 	return l.prefix + "{l}:x:" + node
 }
+
 // nodeUsersKey returns the key of node's users in deadline shard i: a
 // user's entry lies with its deadline entry, so that indexing a connect
 // needs no other master than writing its deadlines does.
 func (l *layout) nodeUsersKey(i int, node string) string { return l.shardKey(i) + ":n:" + node }
-func (l *layout) shardRevKey(i int) string        { return l.prefix + "{" + l.shardTags[i] + "}:r" }
+func (l *layout) shardRevKey(i int) string               { return l.prefix + "{" + l.shardTags[i] + "}:r" }
 
 // userShard returns the deadline shard of a user.
 func userShard(id string) int { return int(hash32(id) % DeadlineShards) }
