@@ -5,20 +5,27 @@
 // invisibility, activity, custom status and their expiries) or anything a
 // viewer could see (the version moves) is on disk, fsynced, before Update
 // returns; concurrent ones share one commit. An Update that only refreshes
-// a live session's last sign of life and expiry (the hub's once-per-
-// heartbeat-interval touch) is kept in memory and written within
-// FlushInterval (1 s), so a crash loses at most that much of the last-seen
-// of users who were online. Settings are written and fsynced before
-// UpdateSettings returns.
+// a live session's last sign of life and expiry (a hub's touch, made only
+// on a store without node leases: this one has them) is kept in memory and
+// written within FlushInterval (1 s). An Update that changes nothing
+// writes nothing. Settings are written and fsynced before UpdateSettings
+// returns.
 //
-// The file belongs to one process: opening it ends every session it holds
-// (their connections died with the process that held them), so each user
-// starts offline, last seen at their session's last recorded sign of life,
-// and statuses that expired while the server was down are cleared.
+// The file belongs to one process, which renews a lease in it every
+// FlushInterval: the time of its last renewal is the run's last proof of
+// life. Opening the file takes over the sessions the previous run left
+// (their connections died with it, whether it was stopped or killed): each
+// sits out the offline grace from the opening (Options.Grace), so a device
+// that reconnects within it is never seen leaving and the restart changes
+// no version a watcher can see; a session whose device does not come back
+// ends at the grace's end, last seen at its close time or, after a crash,
+// at the lease's last renewal (within FlushInterval of the crash).
+// Statuses that expired while the server was down are cleared.
 package boltstore
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -46,6 +53,9 @@ var (
 	bucketUsers    = []byte("users")
 	bucketSettings = []byte("settings")
 	keyFormat      = []byte("format")
+	// keyLease holds the last lease renewal (unix nanoseconds, 8 bytes big
+	// endian).
+	keyLease = []byte("lease")
 )
 
 var errClosed = errors.New("boltstore: closed")
@@ -66,7 +76,11 @@ type Options struct {
 	// FlushInterval bounds how long a session refresh stays in memory
 	// before it is written. Zero means 1s.
 	FlushInterval time.Duration
-	Logger        *slog.Logger
+	// Grace is how long the sessions of the previous run stay live after
+	// opening, waiting for their devices to reconnect: the hub's offline
+	// grace. Zero means 5s; a negative value ends them at opening.
+	Grace  time.Duration
+	Logger *slog.Logger
 }
 
 // Store is a bbolt-backed store. It is safe for concurrent use by one
@@ -97,9 +111,16 @@ type Store struct {
 	dlMu sync.Mutex
 	dl   *deadline.Queue[string]
 
+	// Leases are the node leases of the hubs in this process (one in
+	// production): the file is this process's alone, so a lapse can only
+	// be that of a hub of this process, and the previous run's sessions
+	// are taken over at opening, by the file's own lease.
+	memstore.Leases
+
 	kick chan struct{}
 	stop chan struct{}
 	done chan struct{}
+	now  func() time.Time
 }
 
 // Open opens or creates the database file at path. A file that cannot be
@@ -114,6 +135,12 @@ func Open(path string, opts Options) (s *Store, err error) {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	switch {
+	case opts.Grace == 0:
+		opts.Grace = 5 * time.Second
+	case opts.Grace < 0:
+		opts.Grace = 0
 	}
 	defer func() {
 		// bbolt may panic on some damaged files rather than return an error.
@@ -132,9 +159,10 @@ func Open(path string, opts Options) (s *Store, err error) {
 		db: db, path: path, log: opts.Logger, seed: maphash.MakeSeed(),
 		cache: newStateCache(), dirty: make(map[string]string), dl: deadline.New[string](),
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+		now: opts.Now,
 	}
 	s.cond = sync.NewCond(&s.mu)
-	if err := s.recover(opts.Now()); err != nil {
+	if err := s.recover(opts.Now(), opts.Grace); err != nil {
 		_ = db.Close()
 		return nil, err
 	}
@@ -142,9 +170,10 @@ func Open(path string, opts Options) (s *Store, err error) {
 	return s, nil
 }
 
-// recover checks the file, ends every session it holds and builds the
-// deadline index.
-func (s *Store) recover(now time.Time) error {
+// recover checks the file, takes over the sessions of the previous run
+// (see the package comment), renews the lease and builds the deadline
+// index.
+func (s *Store) recover(now time.Time, grace time.Duration) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		for err := range tx.Check() {
 			return fmt.Errorf("data file %s is damaged: %w", s.path, err)
@@ -168,6 +197,10 @@ func (s *Store) recover(now time.Time) error {
 		if err != nil {
 			return err
 		}
+		alive := decodeLease(meta.Get(keyLease))
+		if err := meta.Put(keyLease, encodeLease(now)); err != nil {
+			return err
+		}
 		type fix struct {
 			id string
 			st presence.UserState
@@ -180,9 +213,7 @@ func (s *Store) recover(now time.Time) error {
 			}
 			if len(st.Sessions) > 0 || (!st.Deadline.IsZero() && !st.Deadline.After(now)) {
 				before := st.Fold()
-				for _, ss := range append([]presence.Session(nil), st.Sessions...) {
-					st.Remove(ss.ID, time.Time{})
-				}
+				st.Resume(now, alive, grace)
 				st.Settle(before, now, presence.Timing{})
 				fixes = append(fixes, fix{string(k), st})
 			}
@@ -200,7 +231,7 @@ func (s *Store) recover(now time.Time) error {
 			}
 		}
 		if len(fixes) > 0 {
-			s.log.Info("ended the sessions of the previous run", "users", len(fixes), "file", s.path)
+			s.log.Info("the sessions of the previous run wait out their grace for their devices", "users", len(fixes), "grace", grace, "file", s.path)
 		}
 		return nil
 	})
@@ -249,6 +280,11 @@ func (s *Store) Update(_ context.Context, userID string, fn func(st *presence.Us
 		return presence.UserState{}, err
 	}
 	rec := encodeRecord(&st)
+	if rec == encodeRecord(&old) {
+		lk.Unlock()
+		return st, nil // nothing changed: nothing to write
+	}
+	s.Index(userID, &old, &st)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -309,7 +345,7 @@ func (s *Store) wait(seq uint64) error {
 }
 
 // committer writes the dirty records: at once when a writer waits, and
-// every interval for the touches.
+// every interval for the touches and the lease.
 func (s *Store) committer(interval time.Duration) {
 	defer close(s.done)
 	t := time.NewTicker(interval)
@@ -326,19 +362,21 @@ func (s *Store) committer(interval time.Duration) {
 	}
 }
 
+// commit writes the dirty records and renews the lease, in one
+// transaction.
 func (s *Store) commit() {
 	s.mu.Lock()
 	upto := s.seq
-	if upto == s.flushed {
-		s.mu.Unlock()
-		return
-	}
 	batch := make(map[string]string, len(s.dirty))
 	for id, rec := range s.dirty {
 		batch[id] = rec
 	}
 	s.mu.Unlock()
+	lease := encodeLease(s.now())
 	err := s.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketMeta).Put(keyLease, lease); err != nil {
+			return err
+		}
 		b := tx.Bucket(bucketUsers)
 		for id, rec := range batch {
 			if err := b.Put([]byte(id), []byte(rec)); err != nil {
@@ -515,4 +553,15 @@ func (s *Store) ClaimDue(_ context.Context, now time.Time, max int) ([]string, e
 	s.dlMu.Lock()
 	defer s.dlMu.Unlock()
 	return s.dl.PopDue(now, max, nil), nil
+}
+
+func encodeLease(t time.Time) []byte { return binary.BigEndian.AppendUint64(nil, uint64(t.UnixNano())) }
+
+// decodeLease returns the lease's last renewal; zero for a file written
+// before leases, whose sessions keep their recorded last sign of life.
+func decodeLease(b []byte) time.Time {
+	if len(b) != 8 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(binary.BigEndian.Uint64(b)))
 }

@@ -89,13 +89,26 @@ func TestAcknowledgedWritesAreOnDiskAndTouchesAreBatched(t *testing.T) {
 	crash := filepath.Join(dir, "crash.db")
 	copyFile(t, path, crash)
 
-	// The crash copy has every acknowledged write; the user is offline,
-	// last seen at the last sign of life that reached the disk.
-	c := open(t, crash, t0.Add(time.Minute))
+	// The crash copy has every acknowledged write; the session waits out
+	// its grace from the opening, at the same version, and then ends last
+	// seen at the lease's last renewal (the opening at t0 here).
+	reopened := t0.Add(time.Minute)
+	c := open(t, crash, reopened)
 	m, _ := c.Load(ctx, []string{"alice"})
 	st := m["alice"]
-	if st.CustomStatus != "lunch" || len(st.Sessions) != 0 || !st.LastSeen.Equal(t0) || st.Version != 2 {
+	if st.CustomStatus != "lunch" || len(st.Sessions) != 1 || st.Version != 1 ||
+		!st.Sessions[0].GraceUntil.Equal(reopened.Add(5*time.Second)) {
 		t.Fatalf("after a crash: %+v", st)
+	}
+	if due, _ := c.ClaimDue(ctx, reopened.Add(5*time.Second), 10); len(due) != 1 {
+		t.Fatalf("the grace's end is not indexed: due = %v", due)
+	}
+	st, _ = c.Update(ctx, "alice", func(st *presence.UserState) error {
+		st.Settle(st.Fold(), reopened.Add(5*time.Second), presence.Timing{})
+		return nil
+	})
+	if len(st.Sessions) != 0 || !st.LastSeen.Equal(t0) || st.Version != 2 {
+		t.Fatalf("after the grace: %+v", st)
 	}
 	ps, _ := c.LoadSettings(ctx, []string{"alice"})
 	if len(ps["alice"].Blocks) != 1 {
@@ -107,7 +120,7 @@ func TestAcknowledgedWritesAreOnDiskAndTouchesAreBatched(t *testing.T) {
 	}
 	r := open(t, path, t0.Add(time.Minute))
 	m, _ = r.Load(ctx, []string{"alice"})
-	if st := m["alice"]; !st.LastSeen.Equal(later) || st.Fold().Status != presence.StatusOffline {
+	if st := m["alice"]; !st.Sessions[0].LastSeen.Equal(later) || st.Fold().Status != presence.StatusOnline {
 		t.Fatalf("after a clean close: %+v", st)
 	}
 }

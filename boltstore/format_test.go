@@ -92,7 +92,8 @@ func TestOpensAFileOfJSONRecords(t *testing.T) {
 		// Offline, with a custom status and an expiry still ahead.
 		"alice": {UserID: "alice", CustomStatus: "on leave", CustomEmoji: "🌴", CustomExpiresAt: later,
 			LastSeen: t0.Add(-time.Hour), Version: 7, HiddenV: 3, Deadline: later, Kicks: 2},
-		// Online when the old build stopped: the open ends the session.
+		// Online when the old build stopped: the open gives the session its
+		// grace, last seen where the record says (the file has no lease).
 		"bob": {UserID: "bob", Sessions: []presence.Session{{ID: "s1", Device: "web", ActiveAt: t0, LastSeen: t0,
 			ExpiresAt: t0.Add(30 * time.Second), Rooms: []string{"doc"}}}, Version: 4},
 	}
@@ -109,8 +110,9 @@ func TestOpensAFileOfJSONRecords(t *testing.T) {
 		a.HiddenV != 3 || a.Kicks != 2 || !a.LastSeen.Equal(t0.Add(-time.Hour)) || a.UserID != "alice" {
 		t.Fatalf("alice = %+v", a)
 	}
-	if b := m["bob"]; len(b.Sessions) != 0 || !b.LastSeen.Equal(t0) || b.Version <= 4 {
-		t.Fatalf("bob = %+v: the old run's session was not ended", b)
+	if b := m["bob"]; len(b.Sessions) != 1 || !b.Sessions[0].LastSeen.Equal(t0) || b.Version != 4 ||
+		!b.Sessions[0].GraceUntil.Equal(t0.Add(time.Minute+5*time.Second)) || !b.Deadline.Equal(b.Sessions[0].GraceUntil) {
+		t.Fatalf("bob = %+v: the old run's session is not in its grace", b)
 	}
 	if _, ok := m["carol"]; ok || len(m) != 2 {
 		t.Fatalf("Load = %v", m)

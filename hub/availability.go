@@ -1,9 +1,12 @@
 package hub
 
-// Reassert makes every open presence session of this node write itself to
-// the store at the next tick, as a liveness refresh does: sessions the
-// store lost or ended during an outage come back. Call it when the store
-// becomes available again.
+// Reassert makes every open presence session of this node look at its
+// record at the next tick and write itself back if the store lost it (or,
+// on a store without node leases, ended it for a lapsed expiry), unless a
+// kick ended it: then the connection is closed. With node leases that is
+// one read per session and no write for a session the store kept. Call it
+// when the store becomes available again; the hub also calls it when its
+// lease was lost or its control topic returns.
 func (h *Hub) Reassert() {
 	now := h.Now()
 	for _, c := range h.allClients() {

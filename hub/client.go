@@ -39,6 +39,10 @@ type Client struct {
 	// kicks is the user's kick count when the session opened (see
 	// presence.UserState.Kicks).
 	kicks uint32
+	// node is the node's name in the session's record (see leaseState):
+	// a session opened under a name whose lease lapsed since was ended,
+	// or is being ended, by another node and is never written back.
+	node string
 	// subs maps each watched topic to what this client was last sent of
 	// it; awaitingSnapshot means a snapshot is on its way and drops every
 	// update.

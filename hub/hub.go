@@ -94,7 +94,8 @@ type Config struct {
 	Policy Policy
 	// Clock reads the time. Nil means the system clock.
 	Clock presence.Clock
-	// Node names this node in session records. Empty means a random name.
+	// Node names this node in session records and, with a suffix for the
+	// run, in its lease (see Leases). Empty means a random name.
 	Node string
 	// HeartbeatInterval is how often a quiet connection is pinged. Zero means 15s.
 	HeartbeatInterval time.Duration
@@ -126,7 +127,8 @@ type Config struct {
 	RoomConfig
 }
 
-// storeSlack is how far past the TTL a session's stored deadline lies: the
+// storeSlack is how far past the TTL a session's stored deadline lies, on
+// a store without node leases (with them, records carry no expiry): the
 // node holding a connection ends it at the TTL itself; the store's deadline
 // is the backstop that ends the sessions of a node that died, so it sets
 // how long after a node's death its users go offline (TTL + slack at most).
@@ -206,6 +208,8 @@ type Hub struct {
 
 	resyncs resyncer
 	reaping reapState
+	lease   leaseState
+	timers  timerQueue
 	tickMu  sync.Mutex // one Tick at a time
 	stop    chan struct{}
 	done    sync.WaitGroup
@@ -228,12 +232,17 @@ func New(cfg Config) (*Hub, error) {
 	h.topics.init()
 	h.rooms.init()
 	h.live.init()
+	h.timers.init()
+	h.initLease()
 	h.resyncs.init()
 	h.writers.start(cfg.Writers, &h.done)
 	if err := cfg.Bus.Subscribe(controlTopic, h.control); err != nil {
 		h.writers.stop()
 		return nil, fmt.Errorf("hub: subscribing the control topic: %w", err)
 	}
+	// Take the lease before any session is written: a node that died
+	// before its first tick must still have its sessions ended.
+	h.renewLease(context.Background(), h.Now())
 	h.done.Add(2)
 	go h.runResync(&h.resyncs, resyncBatch, "users", h.resyncBatch)
 	go h.runResync(&h.rooms.resyncs, 1, "rooms", h.resyncRooms)
@@ -250,6 +259,17 @@ func (h *Hub) Now() time.Time { return h.cfg.Clock.Now() }
 // deadlines every TickInterval, until Close.
 func (h *Hub) Start() {
 	h.startCursorFlusher()
+	if h.leased() {
+		// On its own, so that a tick waiting on a slow store does not let
+		// the lease lapse.
+		h.everyTick(func() { h.renewLease(context.Background(), h.Now()) })
+	}
+	h.everyTick(func() { h.Tick(context.Background()) })
+}
+
+// everyTick runs f every TickInterval on a goroutine of its own, until
+// Close.
+func (h *Hub) everyTick(f func()) {
 	h.done.Add(1)
 	go func() {
 		defer h.done.Done()
@@ -260,7 +280,7 @@ func (h *Hub) Start() {
 			case <-h.stop:
 				return
 			case <-t.C:
-				h.Tick(context.Background())
+				f()
 			}
 		}
 	}()
@@ -273,6 +293,9 @@ func (h *Hub) Tick(ctx context.Context) {
 	h.tickMu.Lock()
 	defer h.tickMu.Unlock()
 	now := h.Now()
+	// The lease first: a node back from a stall learns that its lease
+	// lapsed before anything it does could write back what was ended.
+	h.leaseTick(ctx, now)
 	h.checkLiveness(ctx, now)
 	h.reap(ctx, now)
 	h.roomTick(ctx, now)
@@ -289,6 +312,7 @@ func (h *Hub) Close() {
 	close(h.stop)
 	h.writers.stop()
 	h.done.Wait()
+	h.releaseLease()
 }
 
 // Shutdown closes every client connection with code and reason. Sessions are

@@ -254,11 +254,12 @@ type pingCounter struct {
 
 func (p *pingCounter) Ping() error { p.n++; return nil }
 
-// TestPongIsStoredWhileFresh: an idle connection shows life only by
-// answering pings; the store must get that pong soon after it arrives, as
-// the stored sign of life is what other nodes end the session by.
+// TestPongIsStoredWhileFresh: on a store without node leases, an idle
+// connection shows life only by answering pings; the store must get that
+// pong soon after it arrives, as the stored sign of life is what other
+// nodes end the session by.
 func TestPongIsStoredWhileFresh(t *testing.T) {
-	h, clock := newHub(t, nil)
+	h, clock := newHub(t, func(c *Config) { c.Store = refreshing{c.Store} })
 	ctx := context.Background()
 	pings := &pingCounter{}
 	c := h.Open("alice", "web", time.Time{}, pings)
@@ -285,11 +286,12 @@ func TestPongIsStoredWhileFresh(t *testing.T) {
 	}
 }
 
-// TestOwnChangeKeepsOwnSessionAlive: when a session's stored expiry has
+// TestOwnChangeKeepsOwnSessionAlive: on a store without node leases, when
+// a session's stored expiry has
 // lapsed (the store could not be refreshed for a while), a change the
 // holding node writes must not end that live session.
 func TestOwnChangeKeepsOwnSessionAlive(t *testing.T) {
-	h, clock := newHub(t, nil)
+	h, clock := newHub(t, func(c *Config) { c.Store = refreshing{c.Store} })
 	ctx := context.Background()
 	c := h.Open("alice", "web", time.Time{}, &recorder{})
 	if err := h.SetOnline(ctx, c, "web"); err != nil {
@@ -315,9 +317,28 @@ func TestOwnChangeKeepsOwnSessionAlive(t *testing.T) {
 
 func ptr[T any](v T) *T { return &v }
 
+// kickedOnAnotherNode starts two nodes on store, each with its own bus (b
+// hears nothing of a), opens a session of alice on b and kicks her
+// through a.
+func kickedOnAnotherNode(t *testing.T, store Store) (b *Hub, clock *fakeclock.Clock, c *Client, sink *recorder) {
+	t.Helper()
+	a, _ := newHub(t, func(c *Config) { c.Store = store; c.Node = "a" })
+	b, clock = newHub(t, func(c *Config) { c.Store = store; c.Node = "b" })
+	ctx := context.Background()
+	sink = &recorder{}
+	c = b.Open("alice", "web", time.Time{}, sink)
+	if err := b.SetOnline(ctx, c, "web"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Kick(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	return b, clock, c, sink
+}
+
 func TestLiveSessionIsReassertedWhenTheStoreLostIt(t *testing.T) {
 	store := memstore.New()
-	h, clock := newHub(t, func(c *Config) { c.Store = store })
+	h, clock := newHub(t, func(c *Config) { c.Store = refreshing{store} })
 	ctx := context.Background()
 	c := h.Open("alice", "web", time.Time{}, &recorder{})
 	if err := h.SetOnline(ctx, c, "web"); err != nil {
@@ -350,18 +371,8 @@ func TestLiveSessionIsReassertedWhenTheStoreLostIt(t *testing.T) {
 // back as it does for a session the store lost.
 func TestKickMissedByANodeClosesItsConnection(t *testing.T) {
 	store := memstore.New()
-	// Two nodes on one store, each with its own bus: b hears nothing of a.
-	a, _ := newHub(t, func(c *Config) { c.Store = store; c.Node = "a" })
-	b, clock := newHub(t, func(c *Config) { c.Store = store; c.Node = "b" })
+	b, clock, c, sink := kickedOnAnotherNode(t, refreshing{store})
 	ctx := context.Background()
-	sink := &recorder{}
-	c := b.Open("alice", "web", time.Time{}, sink)
-	if err := b.SetOnline(ctx, c, "web"); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Kick(ctx, "alice"); err != nil {
-		t.Fatal(err)
-	}
 	clock.Advance(10 * time.Second)
 	b.Touch(c)
 	clock.Advance(15 * time.Second)

@@ -102,7 +102,9 @@ func (h *Hub) checkClient(ctx context.Context, c *Client, now time.Time) {
 		}
 	}
 	c.mu.Lock()
-	refresh := c.session && !c.closed && signNS != c.touched
+	// With node leases a session's record is not refreshed: only looked
+	// at when Reassert asks (touched reset).
+	refresh := c.session && !c.closed && signNS != c.touched && (!h.leased() || c.touched == 0)
 	if refresh {
 		c.touched = signNS
 	}
@@ -116,6 +118,16 @@ func (h *Hub) checkClient(ctx context.Context, c *Client, now time.Time) {
 	h.live.schedule(c, next)
 }
 
+// storedExpiry is the expiry a session's record carries when its last
+// sign of life is last: none with node leases (the node's lease stands
+// for its sessions), else TTL + slack past it.
+func (h *Hub) storedExpiry(last time.Time) time.Time {
+	if h.leased() {
+		return time.Time{}
+	}
+	return last.Add(h.cfg.HeartbeatTTL + storeSlack)
+}
+
 // pongCheck is how long after a ping the connection is looked at again.
 func (h *Hub) pongCheck() time.Duration { return min(h.cfg.HeartbeatInterval/4, time.Second) }
 
@@ -127,16 +139,18 @@ func (h *Hub) pongCheck() time.Duration { return min(h.cfg.HeartbeatInterval/4, 
 // kicked since it opened (a kick whose message this node missed): then
 // the connection is closed as the kick would have.
 func (h *Hub) refresh(ctx context.Context, c *Client, last time.Time) {
-	expires := last.Add(h.cfg.HeartbeatTTL + storeSlack)
+	expires := h.storedExpiry(last)
 	reasserted, kicked := false, false
 	if _, err := h.update(ctx, c.UserID, func(st *presence.UserState) error {
 		reasserted, kicked = false, false
 		if st.Session(c.SessionID) != nil {
-			st.Touch(c.SessionID, last, expires)
+			if !h.leased() {
+				st.Touch(c.SessionID, last, expires)
+			}
 			return nil
 		}
 		c.mu.Lock()
-		live, device, idle, active, kicks := c.session && !c.closed, c.device, c.idle, c.activeAt, c.kicks
+		live, device, idle, active, kicks, node := c.session && !c.closed, c.device, c.idle, c.activeAt, c.kicks, c.node
 		c.mu.Unlock()
 		if !live {
 			return nil // ended meanwhile by this node: nothing to restore
@@ -145,9 +159,16 @@ func (h *Hub) refresh(ctx context.Context, c *Client, last time.Time) {
 			kicked = true
 			return nil
 		}
+		if h.leased() && (node != h.node() || !h.lease.held.Load()) {
+			// The lease under which the session opened lapsed (another node
+			// ended it), or may have: not renewed since the store came
+			// back. Nothing is written back; the lease's next renewal
+			// says which, and reasserts or closes.
+			return nil
+		}
 		reasserted = true
 		return st.Connect(presence.Session{
-			ID: c.SessionID, Device: device, Node: h.cfg.Node, Idle: idle,
+			ID: c.SessionID, Device: device, Node: h.node(), Idle: idle,
 			ActiveAt: active, LastSeen: last, ExpiresAt: expires,
 		})
 	}); err != nil {
@@ -208,6 +229,7 @@ type reapState struct {
 	// (see failedParts); zero when it reached them all.
 	failed    uint64
 	holdUntil time.Time
+	nextPoll  time.Time // with node leases, the store is polled once per leaseEvery
 	// readable are users claimed while part of the store failed whose
 	// records could then be read: settled at the next tick unless that
 	// tick sees a failed part answer again.
@@ -266,6 +288,13 @@ func (h *Hub) reap(ctx context.Context, now time.Time) {
 	if rs.held != nil {
 		h.settle(ctx, rs.held)
 		rs.held = nil
+	}
+	if h.leased() {
+		h.settle(ctx, h.timers.due(now))
+		if now.Before(rs.nextPoll) {
+			return
+		}
+		rs.nextPoll = now.Add(h.leaseEvery())
 	}
 	for range 10 {
 		ids, err := h.cfg.Store.ClaimDue(ctx, now, reapBatch)

@@ -69,6 +69,11 @@ func (s *partlyDownStore) ClaimDue(ctx context.Context, now time.Time, max int) 
 	return ids, err
 }
 
+// refreshing hides a store's node leases: the hub then refreshes each
+// session's record and ends a dead node's sessions at their stored
+// expiry, as on a store without leases.
+type refreshing struct{ Store }
+
 // messageCounter is a slog.Handler counting the records logged per message.
 type messageCounter struct {
 	mu sync.Mutex
@@ -112,7 +117,7 @@ func TestReaperSettlesWhatItCanWhilePartOfTheStoreIsDown(t *testing.T) {
 	logs := &messageCounter{n: map[string]int{}}
 	node := func(name string) *Hub {
 		h, _ := newHub(t, func(c *Config) {
-			c.Store, c.Clock, c.Node = store, clock, name
+			c.Store, c.Clock, c.Node = refreshing{store}, clock, name
 			c.HeartbeatInterval, c.HeartbeatTTL = time.Second, 3*time.Second
 			if name == "a" {
 				c.Logger = slog.New(logs)
@@ -233,7 +238,7 @@ func TestReaperHoldsWhenOnePartReturnsWhileAnotherIsStillDown(t *testing.T) {
 	clock := fakeclock.New(time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC))
 	node := func(name string) *Hub {
 		h, _ := newHub(t, func(c *Config) {
-			c.Store, c.Clock, c.Node = store, clock, name
+			c.Store, c.Clock, c.Node = refreshing{store}, clock, name
 			c.HeartbeatInterval, c.HeartbeatTTL = time.Second, 3*time.Second
 		})
 		return h

@@ -179,7 +179,9 @@ func TestRoomLeaveOfADeadNodeIsRetriedByAnother(t *testing.T) {
 	if got := members(t, real, "doc"); got != "alice bob " {
 		t.Fatalf("doc = %s", got)
 	}
-	settleFor(alive, clock, presence.LeaveRetry, alice)
+	// The leave is due LeaveRetry after the dead node wrote it; the other
+	// node's poll for deadlines it did not write runs once per leaseEvery.
+	settleFor(alive, clock, presence.LeaveRetry+alive.leaseEvery(), alice)
 	// A leave performed again (a retry racing the first attempt) changes
 	// nothing and announces nothing.
 	alive.leaveRooms(context.Background(), &presence.UserState{UserID: "bob"},
@@ -215,7 +217,7 @@ func TestRoomLeaveDoneButNotAnnouncedIsAnnouncedByTheRetry(t *testing.T) {
 	if n := len(ar.roomFrames("room_leave")); n != 0 {
 		t.Fatalf("alice saw %d leaves before the retry", n)
 	}
-	settleFor(a, clock, presence.LeaveRetry, alice)
+	settleFor(a, clock, presence.LeaveRetry+a.leaseEvery(), alice)
 	expectOneLeave(t, a, ar, "bob", "carol")
 	if got := owed(t, store, "bob"); got != nil {
 		t.Fatalf("bob's record still owes %v", got)

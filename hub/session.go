@@ -68,6 +68,8 @@ func (h *Hub) SetOnline(ctx context.Context, c *Client, device string) error {
 		c.device = device
 	}
 	dev := c.device
+	node := h.node()
+	c.node = node
 	c.session = true
 	c.touched = c.lastSign.Load()
 	now := h.Now()
@@ -76,8 +78,8 @@ func (h *Hub) SetOnline(ctx context.Context, c *Client, device string) error {
 
 	last := c.LastSign()
 	sess := presence.Session{
-		ID: c.SessionID, Device: dev, Node: h.cfg.Node,
-		ActiveAt: now, LastSeen: last, ExpiresAt: last.Add(h.cfg.HeartbeatTTL + storeSlack),
+		ID: c.SessionID, Device: dev, Node: node,
+		ActiveAt: now, LastSeen: last, ExpiresAt: h.storedExpiry(last),
 	}
 	st, err := h.update(ctx, c.UserID, func(st *presence.UserState) error { return st.Connect(sess) })
 	c.mu.Lock()
@@ -124,9 +126,11 @@ func (h *Hub) SetOffline(ctx context.Context, c *Client) error {
 		return nil
 	}
 	h.m.Add(h.m.Sessions, -1)
-	last := c.LastSign()
+	// The client said it leaves now: last seen now, not at its last
+	// heartbeat.
+	now := h.Now()
 	_, err := h.update(ctx, c.UserID, func(st *presence.UserState) error {
-		st.Remove(c.SessionID, last)
+		st.Remove(c.SessionID, now)
 		return nil
 	})
 	return err
@@ -185,9 +189,11 @@ func (h *Hub) Disconnect(c *Client) {
 		return
 	}
 	h.m.Add(h.m.Sessions, -1)
-	now, last := h.Now(), c.LastSign()
+	// A closed or dropped socket was there until now: that is its last
+	// sign of life, whatever its last heartbeat.
+	now := h.Now()
 	_, err := h.update(context.Background(), c.UserID, func(st *presence.UserState) error {
-		st.Disconnect(c.SessionID, now, last, h.cfg.OfflineGrace)
+		st.Disconnect(c.SessionID, now, now, h.cfg.OfflineGrace)
 		return nil
 	})
 	if err != nil {
@@ -221,6 +227,11 @@ func (h *Hub) Kick(ctx context.Context, userID string) error {
 // its next liveness refresh, which finds the kick count moved.
 func (h *Hub) control(payload []byte) {
 	if payload == nil {
+		if h.leased() {
+			// With leases nothing refreshes the sessions: look for kicks
+			// missed meanwhile now, one read per local session.
+			h.Reassert()
+		}
 		return
 	}
 	var ev event
@@ -274,7 +285,9 @@ func (h *Hub) update(ctx context.Context, userID string, op func(st *presence.Us
 		if err := op(st); err != nil {
 			return err
 		}
-		h.keepAlive(st, locals, now)
+		if !h.leased() {
+			h.keepAlive(st, locals, now)
+		}
 		ended = st.Settle(before, now, h.timing)
 		owed, dropped = st.TakeLeaves(now, h.timing)
 		return nil
@@ -283,6 +296,7 @@ func (h *Hub) update(ctx context.Context, userID string, op func(st *presence.Us
 		return st, h.unavailable(err)
 	}
 	h.ended(ended)
+	h.timers.schedule(userID, st.Deadline)
 	h.droppedLeaves(userID, dropped)
 	h.roomsAfterUpdate(ctx, &st, owed, dropped, now, wasInvisible)
 	if st.Version != v0 {

@@ -23,6 +23,8 @@ type Store struct {
 	dl   *deadline.Queue[string]
 
 	set settings
+	// Leases are the node leases of the hubs sharing the store.
+	Leases
 }
 
 type shard struct {
@@ -50,9 +52,9 @@ func (s *Store) Update(_ context.Context, userID string, fn func(st *presence.Us
 	sh := s.shard(userID)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	var st presence.UserState
+	var st, before presence.UserState
 	if old := sh.m[userID]; old != nil {
-		st = Clone(old)
+		st, before = Clone(old), *old
 	} else {
 		st.UserID = userID
 	}
@@ -60,6 +62,7 @@ func (s *Store) Update(_ context.Context, userID string, fn func(st *presence.Us
 		return presence.UserState{}, err
 	}
 	sh.m[userID] = &st
+	s.Index(userID, &before, &st)
 	s.dlMu.Lock()
 	if st.Deadline.IsZero() {
 		s.dl.Remove(userID)

@@ -31,12 +31,15 @@ type Session struct {
 	// ReportedAt is the last idle_state idle:false. Zero until the first,
 	// so clients without idle detection never turn idle on their own.
 	ReportedAt time.Time `json:"reported_at,omitzero"`
-	// LastSeen is the last sign of life this record knows of. The node
-	// holding the connection refreshes it lazily, at most once per ping
-	// interval, so heartbeats cost no store write.
+	// LastSeen is the last sign of life this record knows of: the
+	// session's start, its close, or (on a store without node leases) its
+	// node's last refresh, at most once per ping interval. Heartbeats cost
+	// no store write.
 	LastSeen time.Time `json:"last_seen"`
 	// ExpiresAt is when the session ends unless refreshed: the backstop
-	// that ends the sessions of a node that died.
+	// that ends the sessions of a node that died, on a store without node
+	// leases. Zero: never by itself (a node lease stands for it: the
+	// session ends when its node's lease lapses).
 	ExpiresAt time.Time `json:"expires_at"`
 	// GraceUntil is non-zero once the connection is gone: the session still
 	// counts as live until then.
@@ -164,6 +167,33 @@ func (s *UserState) Disconnect(id string, now, lastSeen time.Time, grace time.Du
 	}
 }
 
+// Resume takes over the sessions a previous run of the server left in
+// the record, whose connections died with it: each sits out the grace from
+// now, so that a device reconnecting within it merges with its session and
+// watchers see nothing; one that does not come back ends at the grace's
+// end. A session whose connection was still open when the run ended is
+// last seen at alive, the run's last proof of life (a clean shutdown
+// already started each session's grace, with its close time). With no
+// grace the sessions end at once. Resume changes nothing a viewer sees
+// until a session ends.
+func (s *UserState) Resume(now, alive time.Time, grace time.Duration) {
+	for i := range s.Sessions {
+		ss := &s.Sessions[i]
+		if ss.GraceUntil.IsZero() && alive.After(ss.LastSeen) {
+			ss.LastSeen = alive
+		}
+		ss.GraceUntil = now.Add(grace)
+		if ss.ExpiresAt.Before(ss.GraceUntil) {
+			ss.ExpiresAt = ss.GraceUntil
+		}
+	}
+	if grace <= 0 {
+		for len(s.Sessions) > 0 {
+			s.Remove(s.Sessions[0].ID, time.Time{})
+		}
+	}
+}
+
 // Remove ends a session at once. When it was the last one the user goes
 // offline, last seen at lastSeen (or the session's own last sign of life).
 func (s *UserState) Remove(id string, lastSeen time.Time) (Session, bool) {
@@ -211,10 +241,10 @@ func (s *UserState) Advance(now time.Time, t Timing) []Session {
 	var lastSeen time.Time
 	for _, ss := range s.Sessions {
 		end := ss.ExpiresAt
-		if !ss.GraceUntil.IsZero() && ss.GraceUntil.Before(end) {
+		if !ss.GraceUntil.IsZero() && (end.IsZero() || ss.GraceUntil.Before(end)) {
 			end = ss.GraceUntil
 		}
-		if !end.After(now) {
+		if !end.IsZero() && !end.After(now) {
 			ended = append(ended, ss)
 			s.oweLeaves(&ss)
 			if ss.LastSeen.After(lastSeen) {
@@ -367,4 +397,14 @@ func (s *UserState) Settle(before Presence, now time.Time, t Timing) []Session {
 func (s *UserState) Hide() {
 	s.Version++
 	s.HiddenV = s.Version
+}
+
+// Node returns the first session held by node, or nil.
+func (s *UserState) Node(node string) *Session {
+	for i := range s.Sessions {
+		if s.Sessions[i].Node == node {
+			return &s.Sessions[i]
+		}
+	}
+	return nil
 }

@@ -357,3 +357,33 @@ func TestKickAllEndsEverySessionAndCounts(t *testing.T) {
 		t.Fatalf("kicks = %d, want 2: every kick counts, even of an offline user", m.st.Kicks)
 	}
 }
+
+func TestResumeGivesThePreviousRunsSessionsTheirGrace(t *testing.T) {
+	t0 := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	open := Session{ID: "a", Device: "web", ActiveAt: t0, LastSeen: t0, ExpiresAt: t0.Add(30 * time.Second)}
+	closing := Session{ID: "b", Device: "phone", ActiveAt: t0, LastSeen: t0.Add(2 * time.Second), ExpiresAt: t0.Add(30 * time.Second),
+		GraceUntil: t0.Add(7 * time.Second)}
+	st := UserState{UserID: "u", Sessions: []Session{open, closing}, Version: 3}
+	before := st.Fold()
+	alive, now := t0.Add(4*time.Second), t0.Add(time.Hour)
+	st.Resume(now, alive, 5*time.Second)
+	st.Settle(before, now, Timing{})
+	if st.Version != 3 || len(st.Sessions) != 2 || !st.Deadline.Equal(now.Add(5*time.Second)) {
+		t.Fatalf("after Resume: %+v", st)
+	}
+	// The open session is last seen at the run's last proof of life; the
+	// closing one keeps its close time.
+	if !st.Sessions[0].LastSeen.Equal(alive) || !st.Sessions[1].LastSeen.Equal(t0.Add(2*time.Second)) {
+		t.Fatalf("last seen: %+v", st.Sessions)
+	}
+	st.Settle(st.Fold(), now.Add(5*time.Second), Timing{})
+	if st.Live() || !st.LastSeen.Equal(alive) || st.Version != 4 {
+		t.Fatalf("after the grace: %+v", st)
+	}
+
+	none := UserState{UserID: "u", Sessions: []Session{open}, Version: 3}
+	none.Resume(now, alive, 0)
+	if none.Live() || !none.LastSeen.Equal(alive) {
+		t.Fatalf("with no grace: %+v", none)
+	}
+}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"sync"
 	"time"
-
-	"github.com/redis/rueidis"
 )
 
 // health is the backend's readiness as the probe last found it.
@@ -17,9 +15,9 @@ type health struct {
 
 func (h *health) init() { h.ready = true }
 
-// Ready returns nil when the last probe reached every deadline shard (and
-// so, with shards spread over the slots, every master) and every pub/sub
-// partition with subscribers is subscribed; otherwise what is wrong.
+// Ready returns nil when the last probe reached every Redis server and
+// every pub/sub partition with subscribers is subscribed; otherwise what
+// is wrong.
 func (b *Backend) Ready() error {
 	b.health.mu.Lock()
 	err := b.health.err
@@ -63,22 +61,25 @@ func (b *Backend) probeLoop() {
 	}
 }
 
-// probe touches every deadline shard in one pipeline.
+// probe pings every Redis server the client knows (the masters of a
+// cluster), in parallel: one command per server, whatever the number of
+// shards.
 func (b *Backend) probe() error {
 	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.ProbeInterval*2)
 	defer cancel()
-	cmds := make(rueidis.Commands, DeadlineShards)
-	for i := range cmds {
-		cmds[i] = b.client.B().Exists().Key(b.l.shardKey(i)).Build()
+	nodes := b.client.Nodes()
+	errs := make(chan error, len(nodes))
+	for _, n := range nodes {
+		go func() { errs <- n.Do(ctx, n.B().Ping().Build()).Error() }()
 	}
-	var errs []error
-	for _, r := range b.client.DoMulti(ctx, cmds...) {
-		if err := r.Error(); err != nil {
-			errs = append(errs, err)
+	var first error
+	for range nodes {
+		if err := <-errs; err != nil && first == nil {
+			first = err
 		}
 	}
-	if len(errs) > 0 {
-		return unavailable("probe", errs[0])
+	if first != nil {
+		return unavailable("probe", first)
 	}
 	return nil
 }

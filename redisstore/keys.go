@@ -15,6 +15,11 @@ import (
 //	<p>{d:<n>}:r           hash: the revision of each user's shard entry
 //	<p>{c:<n>}u:<id>       sharded pub/sub channel of one user
 //	<p>{c:<n>}ctl          the control channel every node subscribes
+//	<p>{l}                 sorted set: node leases (node → lapse, unix ms)
+//	<p>{l}:r               hash: each leased node's last renewal (unix ms)
+//	<p>{l}:x:<node>        string: a lapsed node's lease, claimed or ended
+//	<p>{d:<n>}:n:<node>    sorted set: the users of deadline shard n with a
+//	                       session of node
 //
 // A user id may contain "}", which ends the hash tag early: such a user's
 // keys still share one slot (the tag is cut at the same place in each),
@@ -24,7 +29,8 @@ import (
 func (s *layout) userKey(id string) string { return s.prefix + "{u:" + id + "}" }
 
 // DeadlineShards is the number of sorted sets deadlines are spread over.
-// Every node's reaper polls each of them once per tick.
+// The live nodes share the polling of them, each shard polled by one node
+// once per lease period (see Store.ClaimDue).
 const DeadlineShards = 16
 
 // ChannelPartitions is the number of slots the user channels are spread
@@ -49,8 +55,18 @@ func newLayout(prefix string) *layout {
 	return l
 }
 
-func (l *layout) shardKey(i int) string    { return l.prefix + "{" + l.shardTags[i] + "}" }
-func (l *layout) shardRevKey(i int) string { return l.prefix + "{" + l.shardTags[i] + "}:r" }
+func (l *layout) shardKey(i int) string   { return l.prefix + "{" + l.shardTags[i] + "}" }
+func (l *layout) leaseKey() string        { return l.prefix + "{l}" }
+func (l *layout) leaseRenewedKey() string { return l.prefix + "{l}:r" }
+func (l *layout) leaseEndedKey(node string) string {
+	return l.prefix + "{l}:x:" + node
+}
+
+// nodeUsersKey returns the key of node's users in deadline shard i: a
+// user's entry lies with its deadline entry, so that indexing a connect
+// needs no other master than writing its deadlines does.
+func (l *layout) nodeUsersKey(i int, node string) string { return l.shardKey(i) + ":n:" + node }
+func (l *layout) shardRevKey(i int) string               { return l.prefix + "{" + l.shardTags[i] + "}:r" }
 
 // userShard returns the deadline shard of a user.
 func userShard(id string) int { return int(hash32(id) % DeadlineShards) }

@@ -390,3 +390,37 @@ func TestBusConfirmsASubscriptionWantedAgain(t *testing.T) {
 		flows(t, bus, "r:doc", again, 5*time.Second)
 	}
 }
+
+// TestReplicaDownLeavesTheNodeReady: the readiness probe pings every
+// server the client routes to; a replica that dies does not make the node
+// unready (it serves nothing of presenced), a master does.
+func TestReplicaDownLeavesTheNodeReady(t *testing.T) {
+	c := redistest.StartCluster(t, 3, 1)
+	b := openNodes(t, c.URL(), 1, func(cfg *Config) { cfg.ProbeInterval = 50 * time.Millisecond })[0]
+	masters := map[string]bool{}
+	for _, m := range c.Masters() {
+		masters[m.Addr()] = true
+	}
+	var replica *redistest.Server
+	for _, s := range c.Nodes {
+		if !masters[s.Addr()] {
+			replica = s
+		}
+	}
+	waitFor(t, "the node to be ready", 10*time.Second, func() bool { return b.Ready() == nil })
+	replica.Kill()
+	for end := time.Now().Add(time.Second); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		if err := b.Ready(); err != nil {
+			t.Fatalf("a replica's death made the node unready: %v", err)
+		}
+	}
+	for a := range masters {
+		for _, s := range c.Nodes {
+			if s.Addr() == a {
+				s.Kill()
+			}
+		}
+		break
+	}
+	waitFor(t, "a master's death to make the node unready", 5*time.Second, func() bool { return b.Ready() != nil })
+}

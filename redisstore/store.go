@@ -28,7 +28,11 @@ type Store struct {
 	// settling changes nothing.
 	claimMu sync.Mutex
 	claimed map[string]struct{}
-	rotate  atomic.Uint32
+	rotate  atomic.Uint32 // where a claim of fewer users than due shards starts
+
+	// rank is this node's place among the live nodes (high 32 bits) and
+	// their number (low 32), from its last lease renewal: zero until then.
+	rank atomic.Int64
 }
 
 func newStore(b *Backend) *Store {
@@ -91,9 +95,11 @@ func (s *Store) Update(ctx context.Context, userID string, fn func(st *presence.
 		}
 		before := encode(&st)
 		oldDeadline := st.Deadline
+		nodesBefore := nodeSet(&st)
 		if err := fn(&st); err != nil {
 			return presence.UserState{}, err
 		}
+		nodesAfter := nodeSet(&st)
 		after := encode(&st)
 		if after == before && st.Version == rec.v && st.HiddenV == rec.hv {
 			if claimed {
@@ -108,6 +114,9 @@ func (s *Store) Update(ctx context.Context, userID string, fn func(st *presence.
 			if err := s.lowerDeadline(ctx, userID, dl, rec.rev+1); err != nil {
 				return presence.UserState{}, err
 			}
+		}
+		if err := s.indexNodes(ctx, userID, nodesBefore, nodesAfter, rec.rev+1); err != nil {
+			return presence.UserState{}, err
 		}
 		var hoff uint64 // where in the delta the hidden version was set
 		if st.HiddenV != rec.hv {
@@ -135,6 +144,7 @@ func (s *Store) Update(ctx context.Context, userID string, fn func(st *presence.
 			continue
 		}
 		st.Version, st.HiddenV = next.v, next.hv
+		s.unindexNodes(ctx, userID, nodesBefore, nodesAfter, next.rev)
 		if claimed || !st.Deadline.Equal(oldDeadline) {
 			s.setDeadline(ctx, userID, st.Deadline, next.rev)
 		}
@@ -281,12 +291,17 @@ func (s *Store) takeClaim(userID string) bool {
 	return false
 }
 
-// ClaimDue leases up to max users whose deadline has come, polling every
-// shard in one pipeline. Each entry is handed to one caller: the claim
-// script moves it to the end of the lease, so if this node dies before
+// ClaimDue leases up to max users whose deadline has come. The live
+// nodes share the shards (shard i goes to the node whose rank among them,
+// by name, is i mod their number, as its last lease renewal said; a node
+// that has not renewed polls them all), so that with the hub's poll once
+// per lease period each shard is read about once a second whatever the
+// number of nodes. A shard is read with a plain ZRANGE first; only one
+// with a due entry runs the claim script, which takes the due entries and
+// moves each to the end of the claim's lease, so if this node dies before
 // settling the user, another node claims it then. When some shards cannot
-// be reached it returns what the others gave together with a
-// *ClaimError naming the shards.
+// be reached it returns what the others gave together with a *ClaimError
+// naming the shards.
 func (s *Store) ClaimDue(ctx context.Context, now time.Time, max int) ([]string, error) {
 	ctx, cancel := s.b.opContext(ctx)
 	defer cancel()
@@ -294,40 +309,48 @@ func (s *Store) ClaimDue(ctx context.Context, now time.Time, max int) ([]string,
 		return nil, nil
 	}
 	nowMS := strconv.FormatInt(now.UnixMilli(), 10)
-	leaseEnd := strconv.FormatInt(now.Add(s.b.cfg.Lease).UnixMilli(), 10)
-	call := func(shard, n int) scriptCall {
-		return scriptCall{keys: []string{s.l.shardKey(shard)}, args: []string{nowMS, leaseEnd, strconv.Itoa(n)}}
+	var failed ClaimError
+	fail := func(shard int, err error) {
+		if failed.Shards == 0 {
+			failed.err = unavailable("claim deadlines", err)
+		}
+		failed.Shards |= 1 << shard
+	}
+	shards := s.polledShards()
+	peek := make(rueidis.Commands, len(shards))
+	for i, shard := range shards {
+		peek[i] = s.client.B().Zrange().Key(s.l.shardKey(shard)).Min("-inf").Max(nowMS).Byscore().Limit(0, 1).Build()
+	}
+	var due []int
+	for i, r := range s.client.DoMulti(ctx, peek...) {
+		ids, err := r.AsStrSlice()
+		switch {
+		case err != nil:
+			fail(shards[i], err)
+		case len(ids) > 0:
+			due = append(due, shards[i])
+		}
+	}
+	if len(due) > max {
+		// Fewer than one per shard: take max shards, from a rotating one.
+		first := int(s.rotate.Add(1)) % len(due)
+		due = append(due[first:], due[:first]...)[:max]
 	}
 	var ids []string
-	var failed ClaimError
-	collect := func(shard int, r rueidis.RedisResult) {
-		due, err := r.AsStrSlice()
-		if err != nil {
-			if failed.Shards == 0 {
-				failed.err = unavailable("claim deadlines", err)
-			}
-			failed.Shards |= 1 << shard
-			return
-		}
-		ids = append(ids, due...)
-	}
-	if per := max / DeadlineShards; per > 0 {
-		// Each shard gives at most its share, all in one pipeline.
-		calls := make([]scriptCall, DeadlineShards)
-		for i := range calls {
-			calls[i] = call(i, per)
+	if len(due) > 0 {
+		leaseEnd := strconv.FormatInt(now.Add(s.b.cfg.Lease).UnixMilli(), 10)
+		per := strconv.Itoa(maxInt(1, max/len(due)))
+		calls := make([]scriptCall, len(due))
+		for i, shard := range due {
+			calls[i] = scriptCall{keys: []string{s.l.shardKey(shard)}, args: []string{nowMS, leaseEnd, per}}
 		}
 		for i, r := range claimScript.runMulti(ctx, s.client, calls) {
-			collect(i, r)
-		}
-	} else {
-		// Fewer than one per shard: ask the shards in turn, starting from a
-		// rotating one, until max are claimed.
-		first := int(s.rotate.Add(1))
-		for i := 0; i < DeadlineShards && len(ids) < max; i++ {
-			shard := (first + i) % DeadlineShards
-			c := call(shard, max-len(ids))
-			collect(shard, claimScript.run(ctx, s.client, c.keys, c.args))
+			got, err := r.AsStrSlice()
+			if err != nil {
+				fail(due[i], err)
+				continue
+			}
+			ids = append(ids, got...)
 		}
 	}
 	if len(ids) > 0 {
@@ -341,6 +364,19 @@ func (s *Store) ClaimDue(ctx context.Context, now time.Time, max int) ([]string,
 		return ids, &failed
 	}
 	return ids, nil
+}
+
+// polledShards returns the deadline shards this node polls.
+func (s *Store) polledShards() []int {
+	rank := s.rank.Load()
+	r, n := int(rank>>32), int(rank&0xffffffff)
+	out := make([]int, 0, DeadlineShards)
+	for i := range DeadlineShards {
+		if n <= 1 || i%n == r {
+			out = append(out, i)
+		}
+	}
+	return out
 }
 
 // ClaimError is ClaimDue's error when some deadline shards could not be
@@ -357,3 +393,10 @@ func (e *ClaimError) Unwrap() error { return e.err }
 
 // FailedParts returns Shards.
 func (e *ClaimError) FailedParts() uint64 { return e.Shards }
+
+func maxInt(a, b int) int {
+	if a > b {
+		return a
+	}
+	return b
+}

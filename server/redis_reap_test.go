@@ -13,12 +13,11 @@ import (
 
 // TestRedisReaperKeepsGoingWhileAMasterIsFrozen freezes one master of a
 // cluster that does not require full coverage. The session of a node that
-// died, whose record and deadline shard are on the other masters, ends at
-// its stored expiry meanwhile. A live session whose record is on the
-// frozen master cannot be refreshed and its stored expiry lapses, but it
-// is not ended: not while the master is frozen (its record cannot be
-// written), nor when it answers again (its node writes it back while the
-// reapers hold).
+// died, whose record and deadline shard are on the other masters, is ended
+// by the takeover of that node's lease meanwhile. A live session whose
+// record is on the frozen master is not ended: not while the master is
+// frozen, nor when it answers again, though every tick of its node waits
+// on the frozen master (the lease is renewed on its own loop).
 func TestRedisReaperKeepsGoingWhileAMasterIsFrozen(t *testing.T) {
 	cl := partialCoverageCluster(t)
 	owner := slotOwners(t, cl)

@@ -17,7 +17,7 @@ func openEmbedded(cfg *Config) (*boltstore.Store, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("--data-dir %s: %w", cfg.DataDir, err)
 	}
-	return boltstore.Open(filepath.Join(cfg.DataDir, DataFile), boltstore.Options{Now: clockFunc(cfg.Clock), Logger: cfg.Logger})
+	return boltstore.Open(filepath.Join(cfg.DataDir, DataFile), boltstore.Options{Now: clockFunc(cfg.Clock), Grace: cfg.OfflineGrace, Logger: cfg.Logger})
 }
 
 // rules returns the privacy rules of cfg: without --default-visibility, a

@@ -244,26 +244,8 @@ func subscriber(n *node, i int, received [][]atomic.Int64) (*websocket.Conn, err
 		return nil, err
 	}
 	ws.SetReadLimit(1 << 20)
-	// Requests carry ids; wait for their acks before reading freely.
-	for _, req := range []string{`{"type":"set_online","id":1}`, `{"type":"subscribe","id":2,"user_ids":["star"]}`} {
-		if err := ws.Write(ctx, websocket.MessageText, []byte(req)); err != nil {
-			ws.CloseNow()
-			return nil, err
-		}
-	}
-	for acked := 0; acked < 2; {
-		_, data, err := ws.Read(ctx)
-		if err != nil {
-			ws.CloseNow()
-			return nil, err
-		}
-		if bytes.Contains(data, []byte(`"type":"error"`)) {
-			ws.CloseNow()
-			return nil, fmt.Errorf("%s: %s", id, data)
-		}
-		if bytes.Contains(data, []byte(`"id":1`)) || bytes.Contains(data, []byte(`"id":2`)) {
-			acked++
-		}
+	if err := onlineAndWatching(ctx, ws, id, `["star"]`); err != nil {
+		return nil, err
 	}
 	marker := []byte(`"custom_status":"r`)
 	go func() {

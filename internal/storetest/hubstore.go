@@ -46,6 +46,101 @@ func RunStore(t *testing.T, newStores StoreFactory) {
 	t.Run("EachDueUserIsClaimedOnce", func(t *testing.T) { testClaimOnce(t, newStores(t, 3)) })
 	t.Run("LoadMany", func(t *testing.T) { testLoadMany(t, one(t)) })
 	t.Run("OwedLeavesAreKeptAndDue", func(t *testing.T) { testOwedLeaves(t, newStores(t, 2)) })
+	if _, ok := one(t).(hub.Leases); ok {
+		t.Run("LapsedLeaseIsClaimedOnce", func(t *testing.T) { testLeaseClaim(t, newStores(t, 3)) })
+		t.Run("NodeUsersFollowSessions", func(t *testing.T) { testNodeUsers(t, one(t)) })
+	}
+}
+
+func testLeaseClaim(t *testing.T, stores []hub.Store) {
+	ls := make([]hub.Leases, len(stores))
+	for i, s := range stores {
+		ls[i] = s.(hub.Leases)
+	}
+	renew := func(l hub.Leases, node string, at time.Time) presence.LeaseState {
+		t.Helper()
+		state, err := l.RenewLease(ctx(t), node, at, at.Add(time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return state
+	}
+	if got := renew(ls[0], "x", T0); got != presence.LeaseNew {
+		t.Fatalf("first renewal = %v, want new", got)
+	}
+	renewed := T0.Add(500 * time.Millisecond)
+	if got := renew(ls[0], "x", renewed); got != presence.LeaseHeld {
+		t.Fatalf("second renewal = %v, want held", got)
+	}
+	renew(ls[1], "y", T0.Add(10*time.Second))
+	if got, _ := ls[1].ClaimLapsed(ctx(t), renewed.Add(999*time.Millisecond), 5*time.Second, 10); len(got) != 0 {
+		t.Fatalf("claimed %v before the lease lapsed", got)
+	}
+	lapse := renewed.Add(time.Second)
+	var mu sync.Mutex
+	var claims []presence.Lapsed
+	var wg sync.WaitGroup
+	for _, l := range ls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got, err := l.ClaimLapsed(ctx(t), lapse, 5*time.Second, 10)
+			if err != nil {
+				t.Error(err)
+			}
+			mu.Lock()
+			claims = append(claims, got...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if len(claims) != 1 || claims[0].Node != "x" || !claims[0].Renewed.Equal(renewed) {
+		t.Fatalf("claims = %+v, want x once, renewed at %v", claims, renewed)
+	}
+	// A claimed lease is not renewed: its node must not carry on.
+	if got := renew(ls[2], "x", lapse); got != presence.LeaseLapsed {
+		t.Fatalf("renewal of a claimed lease = %v, want lapsed", got)
+	}
+	// A claimer that dies is replaced when its claim ends.
+	if got, _ := ls[1].ClaimLapsed(ctx(t), lapse.Add(4*time.Second), 5*time.Second, 10); len(got) != 0 {
+		t.Fatalf("claimed again during the claim: %v", got)
+	}
+	got, _ := ls[1].ClaimLapsed(ctx(t), lapse.Add(5*time.Second), 5*time.Second, 10)
+	if len(got) != 1 || got[0].Node != "x" {
+		t.Fatalf("after the claim's end: %v", got)
+	}
+	if err := ls[1].EndLease(ctx(t), "x"); err != nil {
+		t.Fatal(err)
+	}
+	if got := renew(ls[0], "x", lapse.Add(6*time.Second)); got != presence.LeaseLapsed {
+		t.Fatalf("renewal of an ended lease = %v, want lapsed", got)
+	}
+	if got, _ := ls[0].ClaimLapsed(ctx(t), lapse.Add(time.Hour), 5*time.Second, 10); len(got) != 1 || got[0].Node != "y" {
+		t.Fatalf("claims after the end = %v, want y only", got)
+	}
+}
+
+func testNodeUsers(t *testing.T, s hub.Store) {
+	l := s.(hub.Leases)
+	on := func(node string) presence.Session {
+		ss := session(node+"-s", T0)
+		ss.Node = node
+		return ss
+	}
+	for _, u := range []string{"u1", "u2"} {
+		mustUpdate(t, s, u, func(st *presence.UserState) { _ = st.Connect(on("a")); st.Version++ })
+	}
+	mustUpdate(t, s, "u2", func(st *presence.UserState) { _ = st.Connect(on("b")); st.Version++ })
+	mustUpdate(t, s, "u1", func(st *presence.UserState) { st.Remove("a-s", T0); st.Version++ })
+	for node, want := range map[string]string{"a": "u2", "b": "u2"} {
+		got, err := l.NodeUsers(ctx(t), node)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Join(got, ",") != want {
+			t.Fatalf("NodeUsers(%s) = %v, want %s", node, got, want)
+		}
+	}
 }
 
 func session(id string, at time.Time) presence.Session {

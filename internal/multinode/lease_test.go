@@ -1,0 +1,49 @@
+package multinode_test
+
+import (
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/protocol"
+)
+
+// TestStalledNodeDoesNotResurrect stops a node (SIGSTOP) for longer than
+// its lease: another node ends its user's session, and watchers see the
+// user offline. When the node resumes, it finds its lease taken over: it
+// does not write the session back, it closes the client (to reconnect),
+// and the client's new session on it stays, under the node's new name.
+func TestStalledNodeDoesNotResurrect(t *testing.T) {
+	a, b, _ := threeNodes(t)
+	w, _ := watch(t, a, "watcher", "stuck", "marker")
+	stuck := online(t, b, "stuck", "web")
+	expectStatus(t, w, "stuck", presence.StatusOnline, 5*time.Second)
+
+	if err := b.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	expectStatus(t, w, "stuck", presence.StatusOffline, ttl+3*time.Second)
+	if err := b.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	// The node ends the connection: as expired (it was silent for the
+	// TTL while the node stood still) or to reconnect (its lease lapsed).
+	if code := closed(t, stuck, 5*time.Second); code != protocol.CloseServiceRestart && code != protocol.CloseExpired {
+		t.Fatalf("the resumed node closed the client with %d", code)
+	}
+	// Nothing came back: the next update the watcher gets is the marker's.
+	online(t, a, "marker", "web")
+	if p := update(t, w, 5*time.Second); p.UserID != "marker" {
+		t.Fatalf("after the node resumed: %+v", p)
+	}
+
+	// The client reconnects to the same node; its session stays beyond a
+	// lease, so the node renews under its new name.
+	online(t, b, "stuck", "web")
+	expectStatus(t, w, "stuck", presence.StatusOnline, 5*time.Second)
+	m, err := w.Next(ctxFor(t, ttl+2*time.Second))
+	if err == nil {
+		t.Fatalf("the watcher got %s after the reconnect", m.Raw)
+	}
+}
