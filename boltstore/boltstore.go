@@ -121,6 +121,8 @@ type Store struct {
 	stop chan struct{}
 	done chan struct{}
 	now  func() time.Time
+
+	resumed struct{ users, sessions int } // set when opening
 }
 
 // Open opens or creates the database file at path. A file that cannot be
@@ -214,6 +216,10 @@ func (s *Store) recover(now time.Time, grace time.Duration) error {
 			if len(st.Sessions) > 0 || (!st.Deadline.IsZero() && !st.Deadline.After(now)) {
 				before := st.Fold()
 				st.Resume(now, alive, grace)
+				if len(st.Sessions) > 0 {
+					s.resumed.users++
+					s.resumed.sessions += len(st.Sessions)
+				}
 				st.Settle(before, now, presence.Timing{})
 				fixes = append(fixes, fix{string(k), st})
 			}
@@ -236,6 +242,10 @@ func (s *Store) recover(now time.Time, grace time.Duration) error {
 		return nil
 	})
 }
+
+// Resumed reports the users and sessions the file held live when it was
+// opened: the previous run's sessions, waiting out their grace.
+func (s *Store) Resumed() (users, sessions int) { return s.resumed.users, s.resumed.sessions }
 
 // Close writes what is pending and closes the file.
 func (s *Store) Close() error {

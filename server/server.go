@@ -167,6 +167,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	registerBoltStats(reg, be.store) // before the store is wrapped
 	trans := newTransitions(wh.add(), wh.types, clockNow(cfg.Clock))
+	trans.seedFrom(be.store)
 	if wh.outbox != nil || cfg.RedisURL == "" { // on Redis the counters serve nothing yet
 		be.store, be.rooms = trans.store(be.store), trans.roomStore(be.rooms)
 	}

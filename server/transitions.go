@@ -27,9 +27,9 @@ type transitions struct {
 	add   func(evs ...webhook.Event)
 	types map[webhook.Type]bool
 	now   func() time.Time
-	// The counters start at zero: right for the embedded store, which ends
-	// every session when it opens; not for Redis, where other nodes write
-	// (see stats).
+	// The counters start at what the embedded store kept from its previous
+	// run (seedFrom); on Redis, where other nodes write too, they serve no
+	// figure (see stats).
 	online, sessions atomic.Int64
 
 	seed         maphash.Seed
@@ -71,13 +71,42 @@ func (t *transitions) emit(evs []webhook.Event) {
 // must be forwarded here too, or the hub will not see it.
 func (t *transitions) store(s hub.Store) hub.Store {
 	w := &watchedStore{Store: s, t: t}
-	if r, ok := s.(hub.StateReader); ok {
+	r, reads := s.(hub.StateReader)
+	l, leases := s.(hub.Leases)
+	switch {
+	case reads && leases:
+		return struct {
+			*watchedStore
+			hub.StateReader
+			hub.Leases
+		}{w, r, l}
+	case reads:
 		return struct {
 			*watchedStore
 			hub.StateReader
 		}{w, r}
+	case leases:
+		return struct {
+			*watchedStore
+			hub.Leases
+		}{w, l}
 	}
 	return w
+}
+
+// resumer is an optional ability of a store: it opened with live sessions
+// (the embedded store keeps the previous run's sessions in their grace).
+type resumer interface {
+	Resumed() (users, sessions int)
+}
+
+// seedFrom starts the counters at what the store holds when it opens.
+func (t *transitions) seedFrom(s hub.Store) {
+	if r, ok := s.(resumer); ok {
+		users, sessions := r.Resumed()
+		t.online.Store(int64(users))
+		t.sessions.Store(int64(sessions))
+	}
 }
 
 type watchedStore struct {
