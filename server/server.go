@@ -28,6 +28,7 @@ import (
 	"github.com/presenced/presenced/privacy"
 	"github.com/presenced/presenced/protocol"
 	"github.com/presenced/presenced/redisstore"
+	"github.com/presenced/presenced/webui"
 )
 
 // Config is a node's configuration; cmd/presenced fills it from flags.
@@ -66,6 +67,9 @@ type Config struct {
 	// redisstore.ParseURL) so that several nodes serve one user base.
 	// Empty means the embedded single-node store under DataDir.
 	RedisURL string
+	// Demo serves the demo page at / (Dev does too); /sdk/presenced.js is
+	// always served.
+	Demo bool
 
 	// Clock drives every timed rule. Nil means the system clock.
 	Clock presence.Clock
@@ -177,6 +181,7 @@ func New(cfg Config) (*Server, error) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /v1/ws", gw)
 	httpapi.New(httpapi.Config{Hub: h, Privacy: sv, APIKey: cfg.APIKey, Verifier: verifier, Ready: be.ready, Gatherer: reg, Logger: log}).Register(mux)
+	webui.Register(mux, cfg.Dev || cfg.Demo)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
