@@ -80,6 +80,12 @@ function renderMe() {
   $("my-line").textContent = p ? `Others see: ${p.invisible ? "offline (invisible)" : p.status}${describe(p) ? " · " + describe(p) : ""}` : "";
 }
 
+function memberStatus(id) {
+  if (id === me) return myStatus === "invisible" ? "offline" : client.get(me)?.status ?? "online";
+  const s = client.get(id)?.status;
+  return s && s !== "offline" ? s : "online";
+}
+
 function renderMembers() {
   if (!doc) return;
   const pile = $("members");
@@ -88,7 +94,7 @@ function renderMembers() {
     const modes = new Set(m.connections.map((c) => c.meta?.mode ?? "viewing"));
     const label = modes.has("editing") ? "✏️ editing" : "👀 viewing";
     pile.append(el("span", { class: "member", "data-member": m.user_id, "data-mode": modes.has("editing") ? "editing" : "viewing" },
-      avatar(m.user_id, "online"), el("span", {}, m.user_id === me ? `${m.user_id} (you)` : m.user_id), el("span", { class: "pill", textContent: label })));
+      avatar(m.user_id, memberStatus(m.user_id)), el("span", {}, m.user_id === me ? `${m.user_id} (you)` : m.user_id), el("span", { class: "pill", textContent: label })));
   }
   for (const [sid, c] of cursors) if (!doc.members.has(c.user)) { c.node.remove(); cursors.delete(sid); }
 }
@@ -144,7 +150,11 @@ async function start(name, watch) {
   });
   window.presenced = client;
   client.on("state", (s) => { $("conn").textContent = s; $("conn").className = `conn ${s}`; });
-  client.on("presence", (p) => { if (p.user_id === me) renderMe(); else renderContacts(); });
+  client.on("presence", (p) => {
+    if (p.user_id === me) renderMe();
+    else renderContacts();
+    renderMembers();
+  });
   await client.connect();
   await client.subscribe([me, ...contacts]);
   const priv = await client.getPrivacy();
