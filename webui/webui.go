@@ -25,6 +25,10 @@ type asset struct {
 	body        []byte
 	contentType string
 	etag        string
+	// anyOrigin lets pages of every origin import the asset: a module
+	// script from another origin loads only with CORS, and the bundle is
+	// public.
+	anyOrigin bool
 }
 
 func newAsset(body []byte, contentType string) *asset {
@@ -42,6 +46,9 @@ func (a *asset) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("ETag", a.etag)
 	h.Set("Cache-Control", cacheControl)
 	h.Set("X-Content-Type-Options", "nosniff")
+	if a.anyOrigin {
+		h.Set("Access-Control-Allow-Origin", "*")
+	}
 	// ServeContent answers If-None-Match against the ETag set above (304),
 	// and HEAD and Range requests.
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(a.body))
@@ -50,7 +57,11 @@ func (a *asset) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // SDK serves the SDK bundle.
 func SDK() http.Handler { return sdk }
 
-var sdk = newAsset(sdkjs.Bundle, "text/javascript; charset=utf-8")
+var sdk = func() *asset {
+	a := newAsset(sdkjs.Bundle, "text/javascript; charset=utf-8")
+	a.anyOrigin = true
+	return a
+}()
 
 // Register adds the SDK route, and the demo's when demo is true.
 func Register(mux *http.ServeMux, demo bool) {

@@ -37,6 +37,9 @@ func TestSDKServedWithETag(t *testing.T) {
 	if cc := rec.Header().Get("Cache-Control"); cc != cacheControl {
 		t.Fatalf("Cache-Control %q", cc)
 	}
+	if o := rec.Header().Get("Access-Control-Allow-Origin"); o != "*" {
+		t.Fatalf("Access-Control-Allow-Origin %q: pages of other origins cannot import the bundle", o)
+	}
 	etag := rec.Header().Get("ETag")
 	if !strings.HasPrefix(etag, `"`) {
 		t.Fatalf("ETag %q", etag)
@@ -62,7 +65,10 @@ func TestDemoOnlyWhenAsked(t *testing.T) {
 	if rec.Code != 200 || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/html") {
 		t.Fatalf("demo /: %d %q", rec.Code, rec.Header().Get("Content-Type"))
 	}
-	if !strings.Contains(rec.Body.String(), "/sdk/presenced.js") {
+	if rec.Header().Get("Access-Control-Allow-Origin") != "" {
+		t.Fatal("the demo page is served to every origin")
+	}
+	if !strings.Contains(rec.Body.String(), "/demo/app.js") {
 		t.Fatal("the demo page does not load the SDK")
 	}
 	for name := range demoAssets() {
