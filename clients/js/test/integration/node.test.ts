@@ -119,6 +119,22 @@ describe("against a real presenced", () => {
   });
 });
 
+describe("the demo switch", () => {
+  it("serves the demo at / with PRESENCED_DEMO on a server that needs tokens, and the SDK always", async () => {
+    const plain = await Server.start({ args: ["--jwt-secret", "a-secret-of-enough-length-0123"] });
+    const demo = await Server.start({ args: ["--jwt-secret", "a-secret-of-enough-length-0123"], env: { PRESENCED_DEMO: "true" } });
+    try {
+      expect((await fetch(`${plain.http}/`)).status).toBe(404);
+      expect((await fetch(`${plain.http}/sdk/presenced.js`)).status).toBe(200);
+      const page = await fetch(`${demo.http}/`);
+      expect(page.status).toBe(200);
+      expect(await page.text()).toContain("/demo/app.js");
+    } finally {
+      await Promise.all([plain.stop(), demo.stop()]);
+    }
+  });
+});
+
 describe("tokens", () => {
   const secret = "integration-secret-of-enough-length-0123456789";
   let jwtServer: Server;

@@ -26,6 +26,8 @@ export interface ServerOptions {
   addr?: string;
   dataDir?: string;
   args?: string[];
+  /** env adds environment variables (PRESENCED_* set flags). */
+  env?: Record<string, string>;
 }
 
 /** Server is one running presenced process. */
@@ -53,7 +55,10 @@ export class Server {
     const bin = await buildServer();
     const dataDir = opts.dataDir ?? mkdtempSync(path.join(os.tmpdir(), "presenced-data-"));
     const args = opts.args ?? ["--dev"];
-    const proc = spawn(bin, [...args, "--addr", opts.addr ?? "127.0.0.1:0", "--data-dir", dataDir], { stdio: ["ignore", "ignore", "pipe"] });
+    const proc = spawn(bin, [...args, "--addr", opts.addr ?? "127.0.0.1:0", "--data-dir", dataDir], {
+      stdio: ["ignore", "ignore", "pipe"],
+      env: { ...process.env, ...opts.env },
+    });
     let log = "";
     const addr = await new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error("presenced did not start within 30s:\n" + log)), 30_000);
