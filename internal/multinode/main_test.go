@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/presenced/presenced/internal/testproc"
 	"github.com/presenced/presenced/internal/redistest"
+	"github.com/presenced/presenced/internal/testproc"
 )
 
 // The binary under test, built once, and the Redis Cluster the tests
