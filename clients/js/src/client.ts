@@ -1,8 +1,10 @@
 import { ActivityMonitor, type ActivityTargets } from "./activity.js";
 import { closeAction, defaultBackoff, type BackoffConfig } from "./backoff.js";
 import { Emitter } from "./emitter.js";
+import { Heartbeat } from "./heartbeat.js";
 import { PresenceError } from "./errors.js";
 import { Room, type RoomTransport } from "./room.js";
+import { Requests } from "./requests.js";
 import { PresenceStore } from "./store.js";
 import type {
   Clock,
@@ -58,15 +60,6 @@ export type ClientEvents = {
   error: (e: PresenceError) => void;
 };
 
-interface Pending {
-  msg: Record<string, unknown>;
-  /** internal: a restore's own request, dropped with its connection (the next welcome restores afresh). */
-  internal: boolean;
-  onReply: (m: ServerMessage) => unknown;
-  resolve: (v: any) => void;
-  reject: (e: PresenceError) => void;
-}
-
 /** The most ids one subscribe or get_presence request may carry. */
 const maxIdsPerRequest = 1000;
 /** While input goes on, idle:false is re-reported this often (the server's --away-after is 5 min). */
@@ -103,10 +96,9 @@ export class PresenceClient extends Emitter<ClientEvents> {
   private ended = false;
   private attempt = 0;
   private retryTimer: unknown = null;
-  private heartbeatTimer: unknown = null;
+  private readonly heartbeat: Heartbeat;
   private lastSent = 0;
-  private nextId = 1;
-  private readonly pending = new Map<number, Pending>();
+  private readonly requests = new Requests();
   private online: boolean;
   private manual: { status: ManualStatus; expiresAt?: number } | null = null;
   private readonly subs = new Set<string>();
@@ -129,6 +121,12 @@ export class PresenceClient extends Emitter<ClientEvents> {
     if (!WS) throw new PresenceError("invalid_argument", "no WebSocket: pass options.WebSocket (e.g. the ws package in Node)");
     this.WS = WS;
     this.online = opts.autoOnline !== false;
+    this.heartbeat = new Heartbeat({
+      clock: this.clock,
+      needed: () => this.online,
+      lastSent: () => this.lastSent,
+      send: () => this.sendNow({ type: "heartbeat" }),
+    });
     this.roomTransport = {
       request: (msg, onReply) => this.request(msg, onReply),
       send: (msg) => this.sendNow(msg),
@@ -263,12 +261,9 @@ export class PresenceClient extends Emitter<ClientEvents> {
    */
   private request<T>(msg: Record<string, unknown>, onReply: (m: ServerMessage) => T = (m) => m as T, internal = false): Promise<T> {
     if (this.ended) return Promise.reject(new PresenceError("closed", "the client is closed"));
-    const id = this.nextId++;
-    const withId = { ...msg, id };
-    return new Promise<T>((resolve, reject) => {
-      this.pending.set(id, { msg: withId, internal, onReply, resolve, reject });
-      if (this.welcomed) this.sendNow(withId);
-    });
+    const [withId, reply] = this.requests.add(msg, onReply, internal);
+    if (this.welcomed) this.sendNow(withId);
+    return reply;
   }
 
   private sendNow(msg: Record<string, unknown>): boolean {
@@ -328,13 +323,9 @@ export class PresenceClient extends Emitter<ClientEvents> {
   private onClose(code: number): void {
     this.ws = null;
     this.welcomed = false;
-    this.stopHeartbeat();
+    this.heartbeat.stop();
     if (this.ended) return;
-    for (const [id, p] of this.pending) {
-      if (!p.internal) continue;
-      this.pending.delete(id);
-      p.reject(new PresenceError("disconnected", "the connection closed before the reply"));
-    }
+    this.requests.dropInternal();
     this.retry(code);
   }
 
@@ -365,13 +356,7 @@ export class PresenceClient extends Emitter<ClientEvents> {
       this.onWelcome(msg as unknown as Welcome);
       return;
     }
-    if (typeof msg.id === "number" && this.pending.has(msg.id)) {
-      const p = this.pending.get(msg.id)!;
-      this.pending.delete(msg.id);
-      if (msg.type === "error") p.reject(new PresenceError(msg.code, msg.message));
-      else p.resolve(p.onReply(msg));
-      return;
-    }
+    if (this.requests.settle(msg)) return;
     switch (msg.type) {
       case "presence_update":
         this.applyPresences([msg.presence]);
@@ -390,13 +375,13 @@ export class PresenceClient extends Emitter<ClientEvents> {
    * then the requests that were waiting.
    */
   private onWelcome(w: Welcome): void {
-    const waiting = [...this.pending.values()];
+    const waiting = this.requests.waiting();
     this.welcome = w;
     this.welcomed = true;
     this.attempt = 0;
     this.setState("connected");
     this.emit("welcome", w);
-    this.startHeartbeat(w.heartbeat_interval_ms);
+    this.heartbeat.start(w.heartbeat_interval_ms);
     if (this.online) this.request({ type: "set_online", device: this.opts.device }, () => this.sendIdle(), true).catch(() => {});
     const m = this.manual;
     if (m && (m.expiresAt === undefined || m.expiresAt * 1000 > this.clock.now())) {
@@ -412,12 +397,12 @@ export class PresenceClient extends Emitter<ClientEvents> {
       }
     }
     for (const room of this.rooms.values()) {
-      if (waiting.some((p) => p.msg.type === "join_room" && p.msg.room === room.name)) continue;
+      if (waiting.some((m) => m.type === "join_room" && m.room === room.name)) continue;
       this.request(room.joinMessage(), (r) => room.applyState(r), true).catch((err: PresenceError) => {
         if (err.code !== "disconnected" && err.code !== "closed") room.fail(err);
       });
     }
-    for (const p of waiting) this.sendNow(p.msg);
+    for (const m of waiting) this.sendNow(m);
     for (const c of this.connectWaiters.splice(0)) c.resolve(w);
   }
 
@@ -452,26 +437,6 @@ export class PresenceClient extends Emitter<ClientEvents> {
     });
   }
 
-  // ---- heartbeats
-
-  /** startHeartbeat sends a heartbeat when nothing else was sent for an interval, only while this is a session. */
-  private startHeartbeat(intervalMs: number): void {
-    this.stopHeartbeat();
-    if (!(intervalMs > 0)) return;
-    const tick = () => {
-      const now = this.clock.now();
-      if (this.online && now - this.lastSent >= intervalMs) this.sendNow({ type: "heartbeat" });
-      const next = this.online ? Math.max(this.lastSent + intervalMs - this.clock.now(), 1) : intervalMs;
-      this.heartbeatTimer = this.clock.setTimeout(tick, next);
-    };
-    this.heartbeatTimer = this.clock.setTimeout(tick, intervalMs);
-  }
-
-  private stopHeartbeat(): void {
-    if (this.heartbeatTimer !== null) this.clock.clearTimeout(this.heartbeatTimer);
-    this.heartbeatTimer = null;
-  }
-
   // ---- lifecycle
 
   private setState(s: ConnectionState): void {
@@ -486,7 +451,7 @@ export class PresenceClient extends Emitter<ClientEvents> {
     this.welcomed = false;
     if (this.retryTimer !== null) this.clock.clearTimeout(this.retryTimer);
     this.retryTimer = null;
-    this.stopHeartbeat();
+    this.heartbeat.stop();
     this.activity?.stop();
     this.activity = null;
     const ws = this.ws;
@@ -498,8 +463,7 @@ export class PresenceClient extends Emitter<ClientEvents> {
         /* already closing */
       }
     }
-    for (const p of this.pending.values()) p.reject(err);
-    this.pending.clear();
+    this.requests.rejectAll(err);
     for (const c of this.connectWaiters.splice(0)) c.reject(err);
     for (const room of [...this.rooms.values()]) room.dispose();
     this.subs.clear();

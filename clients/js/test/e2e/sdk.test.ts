@@ -14,8 +14,9 @@ async function pair(o: { idleAfterMs?: number; hiddenIdleAfterMs?: number } = {}
   env.pages.push(pa, pb);
   await pa.evaluate((id) => (window as any).pc.subscribe([id]), b);
   await pb.evaluate((id) => (window as any).pc.subscribe([id]), a);
+  // Each sees the other present (a short idle threshold may already show away).
   await until(pa, "pc.get(arg)?.status === 'online'", b);
-  await until(pb, "pc.get(arg)?.status === 'online'", a);
+  await until(pb, "['online', 'away'].includes(pc.get(arg)?.status)", a);
   return { a, b, pa, pb };
 }
 

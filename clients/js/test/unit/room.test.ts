@@ -169,6 +169,6 @@ describe("no memory growth", () => {
       cur.reply("set_online", { type: "ack" });
     }
     expect(clock.timers.size).toBe(1); // the heartbeat, and nothing left by earlier connections
-    expect([...(c as any).pending.values()].map((p: any) => p.msg)).toEqual([]);
+    expect((c as any).requests.waiting()).toEqual([]);
   });
 });
