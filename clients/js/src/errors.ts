@@ -1,9 +1,9 @@
 /**
  * PresenceError is how every failed request rejects: `code` is the server's
  * stable error code (docs/protocol.md, Errors), or one of the client's own:
- * "disconnected" (the connection closed before the reply; what the request
- * asked for is kept and restored on reconnect) and "closed" (close() was
- * called, or the server closed for good).
+ * "closed" (close() was called, or the server closed for good, before the
+ * reply) and "bad_reply" (a reply that could not be read). A request whose
+ * connection drops is sent again after the reconnect, not rejected.
  */
 export class PresenceError extends Error {
   readonly code: string;

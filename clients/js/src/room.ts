@@ -150,7 +150,7 @@ export class Room extends Emitter<RoomEvents> {
     this.versions.clear();
     this.tombstones.clear();
     const v = num(msg.v);
-    for (const m of list(msg.members)) this.put(m, v);
+    for (const m of members(msg.members)) this.put(m, v);
     this.count = num(msg.count);
     this.v = v;
     for (const [id, m] of this.members) if (!before.has(id)) this.emit("join", m);
@@ -180,9 +180,9 @@ export class Room extends Emitter<RoomEvents> {
   }
 
   private memberChanged(msg: ServerMessage): void {
-    const m = msg.member as RoomMember | undefined;
+    const [m] = members([msg.member]);
     const v = num(msg.v);
-    if (!m || typeof m.user_id !== "string" || !this.newer(m.user_id, v)) return;
+    if (!m || !this.newer(m.user_id, v)) return;
     const known = this.members.has(m.user_id);
     this.put(m, v);
     this.tick(msg);
@@ -238,7 +238,7 @@ export class Room extends Emitter<RoomEvents> {
         const v = num(msg.v);
         if (startV < 0) startV = v;
         let changed = false;
-        for (const m of list<RoomMember>(msg.members)) {
+        for (const m of members(msg.members)) {
           seen?.add(m.user_id);
           if (this.newer(m.user_id, v) && !((this.tombstones.get(m.user_id) ?? -1) >= v)) {
             const known = this.members.has(m.user_id);
@@ -305,4 +305,9 @@ function num(x: unknown): number {
 
 function list<T = any>(x: unknown): T[] {
   return Array.isArray(x) ? x : [];
+}
+
+/** members keeps the well-formed members of a list: a bad entry is skipped, not fatal. */
+function members(x: unknown): RoomMember[] {
+  return list<RoomMember>(x).filter((m) => m && typeof m.user_id === "string" && Array.isArray(m.connections));
 }

@@ -42,6 +42,15 @@ describe("rooms", () => {
     expect(changes).toBe(4);
   });
 
+  it("skips malformed members instead of failing", async () => {
+    const { room, ws, events } = await joined({ members: [null, 7, { user_id: 3 }, member("alice")] });
+    expect(ids(room)).toEqual(["alice"]);
+    ws.push({ type: "room_join", room: "doc:1", member: { user_id: "x" }, count: 2, v: 11 });
+    ws.push({ type: "room_join", room: "doc:1", member: null, count: 2, v: 11 });
+    expect(ids(room)).toEqual(["alice"]);
+    expect(events).toEqual([]);
+  });
+
   it("pages a room_state through room_members to the end", async () => {
     const { room, ws, first } = await joined({ members: [member("a1")], next: "a1", count: 3, v: 20 });
     const page1 = first.find((m) => m.type === "room_members");
