@@ -2,6 +2,7 @@ import { ActivityMonitor, type ActivityTargets } from "./activity.js";
 import { closeAction, defaultBackoff, type BackoffConfig } from "./backoff.js";
 import { Emitter } from "./emitter.js";
 import { Heartbeat } from "./heartbeat.js";
+import { Outbox } from "./outbox.js";
 import { PresenceError } from "./errors.js";
 import { Room, type RoomTransport } from "./room.js";
 import { Requests } from "./requests.js";
@@ -39,6 +40,13 @@ export interface ClientOptions {
    * default, none in Node. false turns idle detection off.
    */
   activity?: ActivityTargets | false;
+  /**
+   * Frames other than cursors are paced to this rate and burst (18 and 40),
+   * under the server's --rate-limit and --rate-burst (20 and 50), so that
+   * bursts wait instead of being refused. Raise them with the server's.
+   */
+  maxMessagesPerSecond?: number;
+  messageBurst?: number;
   /** Cursors sent per room and second at most (the server's 30). */
   cursorRate?: number;
   /** Reconnect backoff: first ceiling (500 ms) and largest (30 s). */
@@ -99,6 +107,7 @@ export class PresenceClient extends Emitter<ClientEvents> {
   private readonly heartbeat: Heartbeat;
   private lastSent = 0;
   private readonly requests = new Requests();
+  private readonly outbox: Outbox;
   private online: boolean;
   private manual: { status: ManualStatus; expiresAt?: number } | null = null;
   private readonly subs = new Set<string>();
@@ -121,6 +130,12 @@ export class PresenceClient extends Emitter<ClientEvents> {
     if (!WS) throw new PresenceError("invalid_argument", "no WebSocket: pass options.WebSocket (e.g. the ws package in Node)");
     this.WS = WS;
     this.online = opts.autoOnline !== false;
+    this.outbox = new Outbox({
+      clock: this.clock,
+      ratePerSecond: opts.maxMessagesPerSecond ?? 18,
+      burst: opts.messageBurst ?? 40,
+      write: (frame) => void this.write(frame),
+    });
     this.heartbeat = new Heartbeat({
       clock: this.clock,
       needed: () => this.online,
@@ -129,7 +144,7 @@ export class PresenceClient extends Emitter<ClientEvents> {
     });
     this.roomTransport = {
       request: (msg, onReply) => this.request(msg, onReply),
-      send: (msg) => this.sendNow(msg),
+      send: (msg) => this.sendDirect(msg),
       clock: this.clock,
       cursorIntervalMs: Math.ceil(1000 / (opts.cursorRate ?? 30)),
       forget: (room) => {
@@ -266,11 +281,23 @@ export class PresenceClient extends Emitter<ClientEvents> {
     return reply;
   }
 
+  /** sendNow sends msg through the outbox when connected, and reports whether it could. */
   private sendNow(msg: Record<string, unknown>): boolean {
+    if (!this.welcomed || !this.ws) return false;
+    this.outbox.send(JSON.stringify(msg));
+    return true;
+  }
+
+  /** sendDirect sends past the outbox: cursors have an allowance of their own. */
+  private sendDirect(msg: Record<string, unknown>): boolean {
+    return this.welcomed && this.write(JSON.stringify(msg));
+  }
+
+  private write(frame: string): boolean {
     const ws = this.ws;
-    if (!this.welcomed || !ws || ws.readyState !== OPEN) return false;
+    if (!ws || ws.readyState !== OPEN) return false;
     try {
-      ws.send(JSON.stringify(msg));
+      ws.send(frame);
     } catch {
       return false;
     }
@@ -324,6 +351,7 @@ export class PresenceClient extends Emitter<ClientEvents> {
     this.ws = null;
     this.welcomed = false;
     this.heartbeat.stop();
+    this.outbox.reset();
     if (this.ended) return;
     this.requests.dropInternal();
     this.retry(code);
@@ -379,6 +407,7 @@ export class PresenceClient extends Emitter<ClientEvents> {
     this.welcome = w;
     this.welcomed = true;
     this.attempt = 0;
+    this.outbox.reset();
     this.setState("connected");
     this.emit("welcome", w);
     this.heartbeat.start(w.heartbeat_interval_ms);
@@ -452,6 +481,7 @@ export class PresenceClient extends Emitter<ClientEvents> {
     if (this.retryTimer !== null) this.clock.clearTimeout(this.retryTimer);
     this.retryTimer = null;
     this.heartbeat.stop();
+    this.outbox.reset();
     this.activity?.stop();
     this.activity = null;
     const ws = this.ws;

@@ -106,6 +106,19 @@ describe("against a real presenced", () => {
     expect(a.room("bad*name")).toBeUndefined();
   });
 
+  it("paces a burst under the server's rate limit instead of being refused", async () => {
+    const a = client(uniq("alice"));
+    await a.connect();
+    const errors: string[] = [];
+    a.on("error", (e) => errors.push(e.code));
+    const started = Date.now();
+    // 90 requests at once: past the server's burst of 50 at 20 a second.
+    const replies = await Promise.allSettled(Array.from({ length: 90 }, () => a.getPrivacy()));
+    expect(replies.filter((r) => r.status === "rejected")).toEqual([]);
+    expect(errors).toEqual([]);
+    expect(Date.now() - started).toBeGreaterThan(1500);
+  });
+
   it("stops for good when the server's API disconnects the user (4003)", async () => {
     const alice = uniq("alice");
     const a = client(alice);
