@@ -6,12 +6,14 @@ package webui
 
 import (
 	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"embed"
 	"encoding/base64"
 	"io/fs"
 	"net/http"
 	"path"
+	"strings"
 	"time"
 
 	sdkjs "github.com/presenced/presenced/clients/js"
@@ -25,6 +27,10 @@ type asset struct {
 	body        []byte
 	contentType string
 	etag        string
+	// gz is body compressed once at start, sent to clients that accept
+	// gzip: what travels is the min+gzip size the budget counts.
+	gz     []byte
+	gzETag string
 	// anyOrigin lets pages of every origin import the asset: a module
 	// script from another origin loads only with CORS, and the bundle is
 	// public.
@@ -33,7 +39,27 @@ type asset struct {
 
 func newAsset(body []byte, contentType string) *asset {
 	sum := sha256.Sum256(body)
-	return &asset{body: body, contentType: contentType, etag: `"` + base64.RawURLEncoding.EncodeToString(sum[:18]) + `"`}
+	tag := base64.RawURLEncoding.EncodeToString(sum[:18])
+	a := &asset{body: body, contentType: contentType, etag: `"` + tag + `"`}
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression) // the level is valid
+	_, _ = zw.Write(body)                                    // writes to memory cannot fail
+	_ = zw.Close()
+	if buf.Len() < len(body) {
+		a.gz, a.gzETag = buf.Bytes(), `"`+tag+`-gz"`
+	}
+	return a
+}
+
+// acceptsGzip reports whether the request's Accept-Encoding allows gzip.
+func acceptsGzip(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
+		name, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.EqualFold(strings.TrimSpace(name), "gzip") && strings.ReplaceAll(params, " ", "") != "q=0" {
+			return true
+		}
+	}
+	return false
 }
 
 // cacheControl lets browsers keep an asset but ask again each time: the
@@ -43,7 +69,17 @@ const cacheControl = "public, max-age=0, must-revalidate"
 func (a *asset) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Content-Type", a.contentType)
-	h.Set("ETag", a.etag)
+	body, etag := a.body, a.etag
+	if a.gz != nil {
+		h.Set("Vary", "Accept-Encoding")
+		// Range requests get the identity body: byte offsets of a gzip
+		// stream mean nothing to a client that asked for the file's bytes.
+		if acceptsGzip(r) && r.Header.Get("Range") == "" {
+			body, etag = a.gz, a.gzETag
+			h.Set("Content-Encoding", "gzip")
+		}
+	}
+	h.Set("ETag", etag)
 	h.Set("Cache-Control", cacheControl)
 	h.Set("X-Content-Type-Options", "nosniff")
 	if a.anyOrigin {
@@ -51,7 +87,7 @@ func (a *asset) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// ServeContent answers If-None-Match against the ETag set above (304),
 	// and HEAD and Range requests.
-	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(a.body))
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
 }
 
 // SDK serves the SDK bundle.

@@ -2,6 +2,8 @@ package webui
 
 import (
 	"bytes"
+	"compress/gzip"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -81,5 +83,36 @@ func TestDemoOnlyWhenAsked(t *testing.T) {
 	}
 	if rec := serve(t, true, "GET", "/nothing-here", nil); rec.Code != http.StatusNotFound {
 		t.Fatalf("an unknown path is %d", rec.Code)
+	}
+}
+
+func TestSDKGzipped(t *testing.T) {
+	rec := serve(t, false, "GET", "/sdk/presenced.js", map[string]string{"Accept-Encoding": "br, gzip"})
+	if rec.Header().Get("Content-Encoding") != "gzip" || rec.Header().Get("Vary") != "Accept-Encoding" {
+		t.Fatalf("Content-Encoding %q, Vary %q", rec.Header().Get("Content-Encoding"), rec.Header().Get("Vary"))
+	}
+	zr, err := gzip.NewReader(rec.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := io.ReadAll(zr)
+	if err != nil || !bytes.Equal(plain, sdkjs.Bundle) {
+		t.Fatalf("the gzip body is not the bundle: %v", err)
+	}
+	etag := rec.Header().Get("ETag")
+	if etag == serve(t, false, "GET", "/sdk/presenced.js", nil).Header().Get("ETag") {
+		t.Fatal("the gzip and identity bodies share an ETag")
+	}
+	if again := serve(t, false, "GET", "/sdk/presenced.js", map[string]string{"Accept-Encoding": "gzip", "If-None-Match": etag}); again.Code != http.StatusNotModified {
+		t.Fatalf("If-None-Match on the gzip body: %d", again.Code)
+	}
+	for _, ae := range []string{"", "gzip;q=0", "br"} {
+		if rec := serve(t, false, "GET", "/sdk/presenced.js", map[string]string{"Accept-Encoding": ae}); rec.Header().Get("Content-Encoding") != "" || !bytes.Equal(rec.Body.Bytes(), sdkjs.Bundle) {
+			t.Fatalf("Accept-Encoding %q: got an encoded body", ae)
+		}
+	}
+	ranged := serve(t, false, "GET", "/sdk/presenced.js", map[string]string{"Accept-Encoding": "gzip", "Range": "bytes=0-9"})
+	if ranged.Code != http.StatusPartialContent || ranged.Header().Get("Content-Encoding") != "" || !bytes.Equal(ranged.Body.Bytes(), sdkjs.Bundle[:10]) {
+		t.Fatalf("a range request: %d %q", ranged.Code, ranged.Header().Get("Content-Encoding"))
 	}
 }
