@@ -203,13 +203,23 @@ export class PresenceClient extends Emitter<ClientEvents> {
     return this.request({ type: "set_offline" }, () => undefined);
   }
 
-  /** subscribe watches users; it resolves with their presences (merged by version). */
+  /**
+   * subscribe watches users; it resolves with their presences (merged by
+   * version). Refused ids (limit_exceeded, invalid_argument) are not watched.
+   */
   async subscribe(userIds: string[]): Promise<Map<string, Presence>> {
     const ids = [...new Set(userIds)];
     const replies: Promise<void>[] = [];
     for (let i = 0; i < ids.length; i += maxIdsPerRequest) {
       const chunk = ids.slice(i, i + maxIdsPerRequest);
-      replies.push(this.request({ type: "subscribe", user_ids: chunk }, (m) => this.snapshot(m, chunk)));
+      for (const id of chunk) this.subs.add(id);
+      const reply = this.request({ type: "subscribe", user_ids: chunk }, (m) => this.snapshot(m));
+      replies.push(
+        reply.catch((err) => {
+          for (const id of chunk) this.subs.delete(id);
+          throw err;
+        }),
+      );
     }
     await Promise.all(replies);
     const out = new Map<string, Presence>();
@@ -418,12 +428,11 @@ export class PresenceClient extends Emitter<ClientEvents> {
       if (m.expiresAt !== undefined) msg.expires_at = m.expiresAt;
       this.request(msg, () => undefined, true).catch(() => {});
     }
-    if (this.subs.size) {
-      const ids = [...this.subs];
-      for (let i = 0; i < ids.length; i += maxIdsPerRequest) {
-        const chunk = ids.slice(i, i + maxIdsPerRequest);
-        this.request({ type: "subscribe", user_ids: chunk }, (r) => this.snapshot(r, chunk), true).catch(() => {});
-      }
+    // Users whose subscribe is still waiting go out with it, not twice.
+    const inFlight = new Set(waiting.flatMap((m) => (m.type === "subscribe" ? (m.user_ids as string[]) : [])));
+    const ids = [...this.subs].filter((id) => !inFlight.has(id));
+    for (let i = 0; i < ids.length; i += maxIdsPerRequest) {
+      this.request({ type: "subscribe", user_ids: ids.slice(i, i + maxIdsPerRequest) }, (r) => this.snapshot(r), true).catch(() => {});
     }
     for (const room of this.rooms.values()) {
       if (waiting.some((m) => m.type === "join_room" && m.room === room.name)) continue;
@@ -435,14 +444,18 @@ export class PresenceClient extends Emitter<ClientEvents> {
     for (const c of this.connectWaiters.splice(0)) c.resolve(w);
   }
 
-  /** snapshot merges an initial_presence by version and records the ids as watched. */
-  private snapshot(m: ServerMessage, ids: string[]): void {
-    for (const id of ids) this.subs.add(id);
+  /** snapshot merges an initial_presence by version. */
+  private snapshot(m: ServerMessage): void {
     this.applyPresences(Object.values(m.presences ?? {}));
   }
 
+  /**
+   * applyPresences caches what is newer, for watched users only: a reply or
+   * push that was on its way when the user was unsubscribed is dropped.
+   */
   private applyPresences(ps: Presence[]): void {
-    for (const p of this.store.apply(ps)) this.emit("presence", p);
+    const watched = ps.filter((p) => p && this.subs.has(p.user_id));
+    for (const p of this.store.apply(watched)) this.emit("presence", p);
   }
 
   private sendIdle(): void {

@@ -277,3 +277,26 @@ describe("errors pushed without a request", () => {
     expect(errs).toEqual(["unavailable"]);
   });
 });
+
+describe("subscriptions", () => {
+  it("drops a snapshot or push for a user unsubscribed while it was on its way", async () => {
+    const { c, ws } = await start();
+    const sub = c.subscribe(["bob", "carol"]);
+    void c.unsubscribe(["carol"]);
+    ws.reply("subscribe", { type: "initial_presence", presences: { bob: presence("bob", 1), carol: presence("carol", 1) } });
+    const snap = await sub;
+    expect([...snap.keys()]).toEqual(["bob"]);
+    ws.push({ type: "presence_update", presence: presence("carol", 2) });
+    expect(c.get("carol")).toBeUndefined();
+    expect([...c.store.getSnapshot().keys()]).toEqual(["bob"]);
+  });
+
+  it("does not watch refused ids, nor restore them", async () => {
+    const { c, clock, ws } = await start();
+    const sub = c.subscribe(["bob"]);
+    ws.reply("subscribe", { type: "error", code: "limit_exceeded", message: "too many" });
+    await expect(sub).rejects.toMatchObject({ code: "limit_exceeded" });
+    const ws2 = await reconnect(clock, ws);
+    expect(ws2.take().map((m) => m.type)).toEqual(["set_online"]);
+  });
+});
