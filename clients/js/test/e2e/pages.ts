@@ -8,6 +8,16 @@ import { Server } from "../support/server.js";
 export interface UserOptions {
   idleAfterMs?: number;
   hiddenIdleAfterMs?: number;
+  device?: string;
+}
+
+/** setVisibility makes the page report itself hidden or visible, as a tab switch does. */
+export function setVisibility(page: Page, state: "hidden" | "visible"): Promise<void> {
+  return page.evaluate((s) => {
+    Object.defineProperty(document, "visibilityState", { configurable: true, get: () => s });
+    Object.defineProperty(document, "hidden", { configurable: true, get: () => s === "hidden" });
+    document.dispatchEvent(new Event("visibilitychange"));
+  }, state);
 }
 
 /** openUser opens a window of its own (a fresh context) for userId, connected. */

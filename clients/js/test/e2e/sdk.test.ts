@@ -1,12 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { openUser, until, useEnv } from "./pages.js";
+import { openUser, setVisibility, until, useEnv, type UserOptions } from "./pages.js";
 
 const env = useEnv(["--dev", "--offline-grace", "5s"]);
 
 let n = 0;
 const uniq = (name: string) => `${name}${++n}`;
 
-async function pair(o: { idleAfterMs?: number; hiddenIdleAfterMs?: number } = {}) {
+async function pair(o: UserOptions = {}) {
   const a = uniq("alice");
   const b = uniq("bob");
   const pa = await openUser(env.browser, env.server.http, a, o);
@@ -48,15 +48,23 @@ describe("the SDK in Chromium", () => {
 
   it("goes away when the tab is hidden, and back when it is shown", async () => {
     const { a, pa, pb } = await pair({ hiddenIdleAfterMs: 1000 });
-    const setVisibility = (state: string) =>
-      pa.evaluate((s) => {
-        Object.defineProperty(document, "visibilityState", { configurable: true, get: () => s });
-        Object.defineProperty(document, "hidden", { configurable: true, get: () => s === "hidden" });
-        document.dispatchEvent(new Event("visibilitychange"));
-      }, state);
-    await setVisibility("hidden");
+    await setVisibility(pa, "hidden");
     await until(pb, "pc.get(arg)?.status === 'away'", a);
-    await setVisibility("visible");
+    await setVisibility(pa, "visible");
+    await until(pb, "pc.get(arg)?.status === 'online'", a);
+  });
+
+  it("folds several tabs: away only when every tab is idle", async () => {
+    const { a, pa, pb } = await pair({ hiddenIdleAfterMs: 500, device: "laptop" });
+    const second = await openUser(env.browser, env.server.http, a, { hiddenIdleAfterMs: 500, device: "tablet" });
+    env.pages.push(second);
+    await until(pb, "pc.get(arg)?.devices?.length === 2", a);
+    await setVisibility(pa, "hidden");
+    await until(pb, "pc.get(arg)?.devices?.find((d) => d.device === 'laptop')?.idle === true", a);
+    expect(await pb.evaluate((id) => (window as any).pc.get(id).status, a)).toBe("online");
+    await setVisibility(second, "hidden");
+    await until(pb, "pc.get(arg)?.status === 'away' && pc.get(arg)?.idle === true", a);
+    await setVisibility(second, "visible");
     await until(pb, "pc.get(arg)?.status === 'online'", a);
   });
 
