@@ -155,7 +155,12 @@ async function start(name, watch) {
     else renderContacts();
     renderMembers();
   });
+  // A server without --dev refuses ?user_id=: say so instead of spinning.
+  const hint = setTimeout(() => {
+    if (client.state !== "connected") $("conn").textContent = "cannot connect: without --dev, open this page with ?token=<JWT>";
+  }, 5000);
   await client.connect();
+  clearTimeout(hint);
   await client.subscribe([me, ...contacts]);
   const priv = await client.getPrivacy();
   $("visibility").value = priv.visibility;
