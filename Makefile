@@ -1,6 +1,6 @@
 GO ?= go
 
-.PHONY: run test build vet bench bench-smoke soak
+.PHONY: run test build vet bench bench-smoke soak js-test js-bundle
 
 # Run a node on the embedded store (./data), in development mode.
 run:
@@ -12,6 +12,22 @@ test:
 	$(GO) vet ./...
 	$(GO) test -run '^$$' -bench . -benchtime=1x ./...
 	$(GO) test -race -count=1 -timeout 15m ./...
+	$(MAKE) js-test
+
+# The JavaScript SDK (clients/js): type checks, the committed bundle equal to
+# a fresh build and within its size budget, unit tests, Node tests against a
+# real presenced and end-to-end tests in headless Chromium (docs/sdk.md).
+js-test: clients/js/node_modules/.package-lock.json
+	cd clients/js && npm run --silent typecheck
+	cd clients/js && node scripts/check-bundle.mjs
+	cd clients/js && npx vitest run
+
+# Rebuild the committed bundle after changing clients/js/src.
+js-bundle: clients/js/node_modules/.package-lock.json
+	cd clients/js && npm run --silent build
+
+clients/js/node_modules/.package-lock.json: clients/js/package-lock.json
+	cd clients/js && npm ci --no-audit --no-fund
 
 build:
 	$(GO) build -o bin/ ./cmd/...

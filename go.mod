@@ -2,6 +2,9 @@ module github.com/presenced/presenced
 
 go 1.26.8
 
+// Node's packages of the JavaScript SDK hold no Go code of ours.
+ignore ./clients/js/node_modules
+
 require (
 	github.com/coder/websocket v1.8.15
 	github.com/golang-jwt/jwt/v5 v5.3.1

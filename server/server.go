@@ -28,6 +28,7 @@ import (
 	"github.com/presenced/presenced/privacy"
 	"github.com/presenced/presenced/protocol"
 	"github.com/presenced/presenced/redisstore"
+	"github.com/presenced/presenced/webui"
 )
 
 // Config is a node's configuration; cmd/presenced fills it from flags.
@@ -85,6 +86,9 @@ type Config struct {
 	RedisURL string
 	// Webhook configures webhook delivery; without a URL none is sent.
 	Webhook WebhookConfig
+	// Demo serves the demo page at / (Dev does too); /sdk/presenced.js is
+	// always served.
+	Demo bool
 
 	// Clock drives every timed rule. Nil means the system clock.
 	Clock presence.Clock
@@ -216,6 +220,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, log: log, hub: h, gw: gw, be: be, done: make(chan error, 1), trans: trans, wh: wh}
 	httpapi.New(httpapi.Config{Hub: h, Privacy: sv, APIKey: cfg.APIKey, Verifier: verifier, Ready: be.ready, Gatherer: reg, Logger: log,
 		Stats: s.stats}).Register(mux)
+	webui.Register(mux, cfg.Dev || cfg.Demo)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

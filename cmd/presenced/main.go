@@ -34,6 +34,7 @@ func run(args []string) error {
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:7700", "listen address")
 	fs.BoolVar(&cfg.Dev, "dev", false, "development mode: accept ?user_id= without a token (insecure)")
+	fs.BoolVar(&cfg.Demo, "demo", false, "serve the demo page at / (always on with --dev)")
 	fs.StringVar(&cfg.JWTSecret, "jwt-secret", "", "HS256 secret for client tokens")
 	fs.StringVar(&cfg.JWTPublicKey, "jwt-public-key", "", "PEM public key file for RS256/ES256 client tokens")
 	fs.StringVar(&cfg.APIKey, "api-key", "", "bearer key for the backend HTTP API")
