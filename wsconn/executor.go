@@ -9,7 +9,7 @@ import (
 // goroutines. nbio hands the executor one task per connection that has
 // events waiting (the task runs that connection's events in order and ends
 // when none is left), so a queued task is a connection waiting for a
-// worker, and the queue never holds more tasks than there are connections.
+// worker (nbio may queue a connection's opening as a task of its own).
 //
 // Long-lived workers matter for speed: nbio's default starts a goroutine
 // per event, and a small event (a heartbeat) then mostly pays for creating
