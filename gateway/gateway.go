@@ -41,10 +41,17 @@ type Config struct {
 	// Zero means 20 per second, burst 50.
 	RatePerSecond float64
 	RateBurst     float64
-	// CheckOrigin decides whether to accept a browser's Origin. Nil accepts
-	// every origin: tokens, not cookies, carry identity, so a foreign page
-	// gains nothing it could not do with the token itself.
+	// CheckOrigin decides whether to accept a browser's Origin; a refused
+	// upgrade gets 403 before any credential is looked at. Nil means
+	// AllowedOrigins decides.
 	CheckOrigin func(r *http.Request) bool
+	// AllowedOrigins lists the origins browsers may connect from
+	// (scheme://host[:port], "*" for any, "https://*.example.com" for
+	// subdomains). Empty means any origin, or with Dev only http(s) pages
+	// on localhost, 127.0.0.1 or [::1]: a dev node trusts ?user_id=, so any
+	// other page could otherwise act as any user on a developer's machine.
+	// Requests without Origin (non-browser clients) are always allowed.
+	AllowedOrigins []string
 	// Ready reports whether the node can serve. While it returns an error,
 	// new connections are closed with 4004 (unavailable, reconnect later)
 	// right after the upgrade. Nil means always ready.
@@ -85,15 +92,19 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.Metrics == nil {
 		cfg.Metrics = metrics.New(nil)
 	}
-	checkOrigin := cfg.CheckOrigin
-	if checkOrigin == nil {
-		checkOrigin = func(*http.Request) bool { return true }
+	if cfg.CheckOrigin == nil {
+		check, err := originChecker(cfg.AllowedOrigins, cfg.Dev)
+		if err != nil {
+			return nil, err
+		}
+		cfg.CheckOrigin = check
 	}
 	ws, err := wsconn.NewServer(wsconn.Config{
 		MaxMessageBytes: cfg.MaxMessageBytes,
 		MaxPendingBytes: cfg.MaxPendingBytes,
-		CheckOrigin:     checkOrigin,
-		Logger:          cfg.Logger,
+		// ServeHTTP has judged the origin already.
+		CheckOrigin: func(*http.Request) bool { return true },
+		Logger:      cfg.Logger,
 	})
 	if err != nil {
 		return nil, err
@@ -107,12 +118,17 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	return g.ws.Shutdown(ctx)
 }
 
-// ServeHTTP authenticates and upgrades a connection. A bad or missing
-// credential is refused with 401 before the upgrade.
+// ServeHTTP authenticates and upgrades a connection. A browser page from an
+// origin not allowed is refused with 403, a bad or missing credential with
+// 401 (503 while the signing keys cannot be fetched), before the upgrade.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Origin") != "" && !g.cfg.CheckOrigin(r) {
+		writeHTTPError(w, http.StatusForbidden, presence.Errorf(presence.CodeForbidden, "origin not allowed"))
+		return
+	}
 	id, err := g.identify(r)
 	if err != nil {
-		writeHTTPError(w, http.StatusUnauthorized, err)
+		writeHTTPError(w, identifyStatus(err), err)
 		return
 	}
 	device := r.URL.Query().Get("device")
@@ -134,23 +150,6 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cs.ready(c)
-}
-
-func (g *Gateway) identify(r *http.Request) (auth.Identity, error) {
-	q := r.URL.Query()
-	if tok := q.Get("token"); tok != "" {
-		return g.cfg.Verifier.Verify(tok)
-	}
-	if g.cfg.Dev {
-		if uid := q.Get("user_id"); uid != "" {
-			if err := presence.ValidateUserID(uid); err != nil {
-				return auth.Identity{}, presence.Errorf(presence.CodeUnauthorized, "user_id: %s", presence.ErrorMessage(err))
-			}
-			return auth.Identity{UserID: uid}, nil
-		}
-		return auth.Identity{}, presence.Errorf(presence.CodeUnauthorized, "missing ?token= or ?user_id= (dev mode)")
-	}
-	return auth.Identity{}, presence.Errorf(presence.CodeUnauthorized, "missing ?token=")
 }
 
 func writeHTTPError(w http.ResponseWriter, status int, err error) {
