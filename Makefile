@@ -1,15 +1,17 @@
 GO ?= go
 
-.PHONY: run test build vet bench bench-smoke
+.PHONY: run test build vet bench bench-smoke fuzz fuzz-smoke staticcheck tidy-check
 
 # Run a node on the embedded store (./data), in development mode.
 run:
 	$(GO) run ./cmd/presenced --dev
 
-# Every test, with the race detector, plus vet and formatting checks.
-test:
+# Every test, with the race detector, plus vet, staticcheck, formatting,
+# go.mod tidiness and a short run of every fuzz target.
+test: tidy-check staticcheck
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
+	$(MAKE) fuzz-smoke
 	$(GO) test -run '^$$' -bench . -benchtime=1x ./...
 	$(GO) test -race -count=1 -timeout 15m ./...
 
@@ -29,3 +31,31 @@ bench:
 bench-smoke:
 	$(GO) build -o bin/ ./cmd/presenced ./cmd/presenced-bench
 	bin/presenced-bench suite --server-bin bin/presenced --size quick --runs 1
+
+# staticcheck, pinned (.ci/run installs this version on a fresh machine).
+STATICCHECK_VERSION ?= v0.8.2
+STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $$($(GO) env GOPATH)/bin/staticcheck)
+staticcheck:
+	@test -x "$(STATICCHECK)" || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	$(STATICCHECK) ./...
+
+# go.mod and go.sum must be what `go mod tidy` makes of them.
+tidy-check:
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
+
+# The fuzz targets, as package:target. Seed corpora are under each
+# package's testdata/fuzz; plain `go test` runs them as tests.
+FUZZ_TARGETS = ./wsconn:FuzzFrames ./gateway:FuzzClientMessage ./httpapi:FuzzBulkBody \
+	./presence:FuzzRecordCodec ./auth:FuzzVerify ./auth:FuzzParseJWKS
+FUZZTIME ?= 30s
+
+# Each fuzz target for FUZZTIME (default 30s each; not part of make test).
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t#*:} in $${t%%:*} for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZTIME) $${t%%:*}; \
+	done
+
+# Each fuzz target briefly, for make test and CI.
+fuzz-smoke:
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=2s
