@@ -10,9 +10,9 @@ import (
 
 	"github.com/presenced/presenced/boltstore"
 	"github.com/presenced/presenced/hub"
+	"github.com/presenced/presenced/internal/storetest"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/privacy"
-	"github.com/presenced/presenced/internal/storetest"
 )
 
 var t0 = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)

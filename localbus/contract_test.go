@@ -4,8 +4,8 @@ import (
 	"testing"
 
 	"github.com/presenced/presenced/hub"
-	"github.com/presenced/presenced/localbus"
 	"github.com/presenced/presenced/internal/storetest"
+	"github.com/presenced/presenced/localbus"
 )
 
 func TestBusContract(t *testing.T) {

@@ -4,8 +4,8 @@ import (
 	"testing"
 
 	"github.com/presenced/presenced/hub"
-	"github.com/presenced/presenced/memstore"
 	"github.com/presenced/presenced/internal/storetest"
+	"github.com/presenced/presenced/memstore"
 )
 
 func TestStoreContract(t *testing.T) {

@@ -3,9 +3,9 @@ package memstore_test
 import (
 	"testing"
 
+	"github.com/presenced/presenced/internal/storetest"
 	"github.com/presenced/presenced/memstore"
 	"github.com/presenced/presenced/privacy"
-	"github.com/presenced/presenced/internal/storetest"
 )
 
 func TestSettingsContract(t *testing.T) {

@@ -5,8 +5,8 @@ import (
 
 	"github.com/presenced/presenced/hub"
 	"github.com/presenced/presenced/internal/roomstoretest"
-	"github.com/presenced/presenced/privacy"
 	"github.com/presenced/presenced/internal/storetest"
+	"github.com/presenced/presenced/privacy"
 )
 
 func TestStoreContract(t *testing.T) {

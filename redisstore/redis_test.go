@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/internal/redistest"
 	"github.com/presenced/presenced/internal/storetest"
+	"github.com/presenced/presenced/presence"
 )
 
 func ctx(t *testing.T) context.Context {

@@ -8,10 +8,10 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/client"
+	"github.com/presenced/presenced/internal/redistest"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/protocol"
 	"github.com/presenced/presenced/redisstore"
-	"github.com/presenced/presenced/internal/redistest"
 )
 
 // TestRedisRoomLeaveSurvivesItsMasterFreezing freezes the Redis master

@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/client"
-	"github.com/presenced/presenced/protocol"
 	"github.com/presenced/presenced/internal/redistest"
+	"github.com/presenced/presenced/protocol"
 	"github.com/presenced/presenced/server"
 )
 

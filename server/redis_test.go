@@ -12,9 +12,9 @@ import (
 
 	"github.com/presenced/presenced/client"
 	"github.com/presenced/presenced/internal/fakeclock"
+	"github.com/presenced/presenced/internal/redistest"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/protocol"
-	"github.com/presenced/presenced/internal/redistest"
 	"github.com/presenced/presenced/server"
 )
 

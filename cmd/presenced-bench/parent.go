@@ -120,9 +120,6 @@ func (w *worker) call(ctx context.Context, op string, args, out any) error {
 	}
 }
 
-// pid returns the worker's process id.
-func (w *worker) pid() int { return w.cmd.Process.Pid }
-
 // signal sends sig to the worker process.
 func (w *worker) signal(sig syscall.Signal) error { return w.cmd.Process.Signal(sig) }
 

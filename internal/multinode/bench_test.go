@@ -19,8 +19,8 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/presenced/presenced/client"
-	"github.com/presenced/presenced/redisstore"
 	"github.com/presenced/presenced/internal/redistest"
+	"github.com/presenced/presenced/redisstore"
 )
 
 // Bench sizes.

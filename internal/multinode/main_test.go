@@ -9,15 +9,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/presenced/presenced/internal/testproc"
 	"github.com/presenced/presenced/internal/redistest"
+	"github.com/presenced/presenced/internal/testproc"
 )
 
 // The binary under test, built once, and the Redis Cluster the tests
@@ -49,11 +47,8 @@ func run(m *testing.M) (int, error) {
 	workDir = dir
 	defer os.RemoveAll(dir)
 	binary = filepath.Join(dir, "presenced")
-	goCmd, err := exec.LookPath("go")
-	if err != nil {
-		goCmd = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
-	if out, err := exec.Command(goCmd, "build", "-o", binary, "github.com/presenced/presenced/cmd/presenced").CombinedOutput(); err != nil {
+	// go test puts its own go first on the PATH.
+	if out, err := exec.Command("go", "build", "-o", binary, "github.com/presenced/presenced/cmd/presenced").CombinedOutput(); err != nil {
 		return 1, fmt.Errorf("building presenced: %v\n%s", err, out)
 	}
 	defer func() {
@@ -212,5 +207,3 @@ func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) 
 		time.Sleep(10 * time.Millisecond)
 	}
 }
-
-func lines(s string) []string { return strings.Split(strings.TrimSpace(s), "\n") }
