@@ -218,6 +218,15 @@ func (c *Conn) CloseStatus() int {
 	return -1
 }
 
+// Err returns why the connection's reader stopped (a websocket.CloseError
+// when the server closed it), or nil while it runs.
+func (c *Conn) Err() error {
+	if e := c.closeErr.Load(); e != nil {
+		return *e
+	}
+	return nil
+}
+
 // Next returns the next message that is not a reply to a Request.
 func (c *Conn) Next(ctx context.Context) (Message, error) {
 	select {
