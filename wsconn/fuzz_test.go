@@ -96,12 +96,16 @@ func FuzzFrames(f *testing.F) {
 		}
 		_, _ = nc.Write(frames)
 		_ = nc.(*net.TCPConn).CloseWrite()
-		// Read whatever the server answers until it closes.
+		// Read whatever the server answers until it closes: within the
+		// close timeout once it has seen our side closed.
+		readStart := time.Now()
 		buf := make([]byte, 4096)
-		for {
-			if _, err := rd.Read(buf); err != nil {
-				break
-			}
+		var rerr error
+		for rerr == nil {
+			_, rerr = rd.Read(buf)
+		}
+		if d := time.Since(readStart); d > 5*time.Second {
+			t.Fatalf("the server kept the socket open %s after the client closed its side (%v), after %q", d, rerr, frames)
 		}
 		deadline := time.Now().Add(10 * time.Second)
 		for h.closes.Load() == 0 {
