@@ -54,7 +54,10 @@ func identifyStatus(err error) int {
 // refreshToken moves the connection's expiry to that of a fresh token of
 // the same user; the token's rooms claim replaces the rooms the connection
 // may join from now on (rooms already joined are kept). A refused token
-// leaves the connection as it was, to end at its current expiry.
+// leaves the connection as it was, to end at its current expiry. With a
+// JWKS, a token naming a key the node does not know makes Verify fetch the
+// set, at most once per 30 s and for at most its 5 s timeout: the one wait
+// this handler may have.
 func (c *conn) refreshToken(token string) error {
 	if token == "" {
 		return presence.Errorf(presence.CodeInvalidArgument, "refresh_token needs \"token\"")
