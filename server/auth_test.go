@@ -2,14 +2,21 @@ package server_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/presenced/presenced/auth"
 	"github.com/presenced/presenced/client"
@@ -240,4 +247,52 @@ func TestJWKSDownAtStart(t *testing.T) {
 	if status != http.StatusServiceUnavailable || body["code"] != "unavailable" {
 		t.Fatalf("status %d body %v, want 503 unavailable", status, body)
 	}
+}
+
+// A node verifying tokens with a provider's key set takes a token signed
+// with a key the provider rotated in after the node started.
+func TestJWKSRotationOverWebSocket(t *testing.T) {
+	var published atomic.Pointer[[]byte]
+	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write(*published.Load())
+	}))
+	defer jwks.Close()
+	publish := func(kid string, key *ecdsa.PrivateKey) {
+		b, _ := key.PublicKey.Bytes()
+		enc := base64.RawURLEncoding.EncodeToString
+		doc, _ := json.Marshal(map[string]any{"keys": []map[string]string{{"kid": kid, "kty": "EC", "crv": "P-256", "alg": "ES256", "x": enc(b[1:33]), "y": enc(b[33:])}}})
+		published.Store(&doc)
+	}
+	sign := func(kid string, key *ecdsa.PrivateKey, user string) string {
+		tok := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{"sub": user, "exp": t0.Add(time.Hour).Unix(), "iss": "https://id.test", "aud": "presenced"})
+		tok.Header["kid"] = kid
+		s, err := tok.SignedString(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	k1, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	k2, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	publish("k1", k1)
+	h := start(t, func(c *server.Config) {
+		c.Dev, c.JWTSecret = false, ""
+		c.JWTJWKSURL, c.JWTIssuer, c.JWTAudience = jwks.URL, "https://id.test", "presenced"
+	})
+	c, err := client.Dial(ctx5(t), h.base, client.Options{Token: sign("k1", k1, "alice")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Drop()
+	publish("k2", k2)
+	// Past the unknown-kid interval, whichever fetch loaded k1.
+	h.advance(auth.JWKSMinInterval, 5*time.Second, c)
+	if m, err := c.Request(ctx5(t), map[string]any{"type": protocol.TypeRefreshToken, "token": sign("k2", k2, "alice")}); err != nil || m.Type != protocol.TypeAck {
+		t.Fatalf("refresh with the rotated-in key: %s %v", m.Raw, err)
+	}
+	c2, err := client.Dial(ctx5(t), h.base, client.Options{Header: http.Header{"Authorization": {"Bearer " + sign("k2", k2, "bob")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2.Drop()
 }
