@@ -3,7 +3,6 @@ package main
 import (
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
 	"strings"
 
@@ -15,6 +14,8 @@ import (
 type secretFiles struct {
 	jwtSecret, apiKey string
 	origins           string
+	// warnings are logged once the logger exists.
+	warnings []string
 }
 
 // authFlags declares the flags of auth, origins and the internal listener.
@@ -56,7 +57,7 @@ func (sf *secretFiles) apply(fs *flag.FlagSet, cfg *server.Config) error {
 	}
 	fs.Visit(func(f *flag.Flag) {
 		if f.Name == "jwt-secret" || f.Name == "api-key" {
-			slog.Warn("a secret on the command line is visible to every user of the machine; use --" + f.Name + "-file or PRESENCED_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_")))
+			sf.warnings = append(sf.warnings, "--"+f.Name+" on the command line is visible to every user of the machine; use --"+f.Name+"-file or PRESENCED_"+strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_")))
 		}
 	})
 	for _, o := range strings.Split(sf.origins, ",") {

@@ -67,6 +67,22 @@ func TestSecretValueAndFileRefused(t *testing.T) {
 	}
 }
 
+func TestSecretOnTheCommandLineWarns(t *testing.T) {
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	var cfg server.Config
+	fs.StringVar(&cfg.APIKey, "api-key", "", "")
+	sf := authFlags(fs, &cfg)
+	if err := fs.Parse([]string{"--api-key", "k"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sf.apply(fs, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if len(sf.warnings) != 1 || !strings.Contains(sf.warnings[0], "--api-key-file") {
+		t.Fatalf("warnings %q", sf.warnings)
+	}
+}
+
 func TestAllowedOriginsFlag(t *testing.T) {
 	cfg, err := parseAuth(t, "--allowed-origins", " https://a.example.com, https://*.example.org ,")
 	if err != nil {

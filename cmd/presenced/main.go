@@ -74,6 +74,9 @@ func run(args []string) error {
 	}
 	cfg.Logger = logger
 	slog.SetDefault(logger)
+	for _, w := range secretFiles.warnings {
+		logger.Warn(w)
+	}
 
 	srv, err := server.New(cfg)
 	if err != nil {
