@@ -51,10 +51,7 @@ FUZZTIME ?= 30s
 
 # Each fuzz target for FUZZTIME (default 30s each; not part of make test).
 fuzz:
-	@set -e; for t in $(FUZZ_TARGETS); do \
-		echo "fuzz $${t#*:} in $${t%%:*} for $(FUZZTIME)"; \
-		$(GO) test -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZTIME) $${t%%:*}; \
-	done
+	.ci/fuzz $(FUZZTIME) $(FUZZ_TARGETS)
 
 # Each fuzz target briefly, for make test and CI.
 fuzz-smoke:
