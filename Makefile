@@ -1,15 +1,17 @@
 GO ?= go
 
-.PHONY: run test build vet bench bench-smoke soak js-test js-bundle
+.PHONY: run test build vet bench bench-smoke soak js-test js-bundle fuzz fuzz-smoke staticcheck tidy-check
 
 # Run a node on the embedded store (./data), in development mode.
 run:
 	$(GO) run ./cmd/presenced --dev
 
-# Every test, with the race detector, plus vet and formatting checks.
-test:
+# Every test, with the race detector, plus vet, staticcheck, formatting,
+# go.mod tidiness and a short run of every fuzz target.
+test: tidy-check staticcheck
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
+	$(MAKE) fuzz-smoke
 	$(GO) test -run '^$$' -bench . -benchtime=1x ./...
 	$(GO) test -race -count=1 -timeout 15m ./...
 	$(MAKE) js-test
@@ -53,3 +55,28 @@ bench-smoke:
 SOAK_DURATION ?= 10m
 soak:
 	PRESENCED_SOAK=1 PRESENCED_SOAK_DURATION=$(SOAK_DURATION) $(GO) test -count=1 -run Soak -v -timeout 60m ./internal/multinode
+
+# staticcheck, pinned (.ci/run installs this version on a fresh machine).
+STATICCHECK_VERSION ?= v0.8.2
+STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $$($(GO) env GOPATH)/bin/staticcheck)
+staticcheck:
+	@test -x "$(STATICCHECK)" || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	$(STATICCHECK) ./...
+
+# go.mod and go.sum must be what `go mod tidy` makes of them.
+tidy-check:
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
+
+# The fuzz targets, as package:target. Seed corpora are under each
+# package's testdata/fuzz; plain `go test` runs them as tests.
+FUZZ_TARGETS = ./wsconn:FuzzFrames ./gateway:FuzzClientMessage ./httpapi:FuzzBulkBody \
+	./presence:FuzzRecordCodec ./auth:FuzzVerify ./auth:FuzzParseJWKS
+FUZZTIME ?= 30s
+
+# Each fuzz target for FUZZTIME (default 30s each; not part of make test).
+fuzz:
+	.ci/fuzz $(FUZZTIME) $(FUZZ_TARGETS)
+
+# Each fuzz target briefly, for make test and CI.
+fuzz-smoke:
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=2s

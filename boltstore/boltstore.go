@@ -35,6 +35,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/presenced/presenced/deadline"
 	"github.com/presenced/presenced/hub"
@@ -152,7 +153,7 @@ func Open(path string, opts Options) (s *Store, err error) {
 	}()
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, fmt.Errorf("data file %s is in use by another process", path)
 		}
 		return nil, fmt.Errorf("data file %s cannot be opened: %w", path, err)

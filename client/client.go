@@ -34,6 +34,9 @@ type Options struct {
 	OnMessage func(Message)
 	// HTTPClient dials the connection. Nil means a default client.
 	HTTPClient *http.Client
+	// Header is sent with the upgrade request: Authorization: Bearer
+	// instead of Token, or a browser's Origin in tests.
+	Header http.Header
 }
 
 // Message is one server message.
@@ -130,7 +133,7 @@ func Dial(ctx context.Context, base string, opts Options) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	ws, resp, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: opts.HTTPClient})
+	ws, resp, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: opts.HTTPClient, HTTPHeader: opts.Header})
 	if err != nil {
 		if resp != nil {
 			return nil, &HandshakeError{Status: resp.StatusCode, Err: err}
@@ -213,6 +216,15 @@ func (c *Conn) CloseStatus() int {
 		return int(websocket.CloseStatus(*e))
 	}
 	return -1
+}
+
+// Err returns why the connection's reader stopped (a websocket.CloseError
+// when the server closed it), or nil while it runs.
+func (c *Conn) Err() error {
+	if e := c.closeErr.Load(); e != nil {
+		return *e
+	}
+	return nil
 }
 
 // Next returns the next message that is not a reply to a Request.

@@ -167,6 +167,10 @@ func (c *conn) dispatch(ctx context.Context, msg *protocol.ClientMessage) error 
 	case protocol.TypePing:
 		c.reply(protocol.TypePong, msg.ID)
 		return nil
+	case protocol.TypeRefreshToken:
+		if err := c.refreshToken(msg.Token); err != nil {
+			return err
+		}
 	case protocol.TypeSetPrivacy, protocol.TypeGetPrivacy, protocol.TypeBlock, protocol.TypeUnblock:
 		return c.privacyMessage(ctx, msg)
 	case protocol.TypeJoinRoom, protocol.TypeLeaveRoom, protocol.TypeUpdateRoomMeta,
@@ -205,6 +209,7 @@ var knownTypes = map[string]bool{
 	protocol.TypeIdleState: true, protocol.TypeSetOffline: true, protocol.TypeSubscribe: true,
 	protocol.TypeUnsubscribe: true, protocol.TypeGetPresence: true, protocol.TypePing: true,
 	protocol.TypeSetPrivacy: true, protocol.TypeGetPrivacy: true, protocol.TypeBlock: true, protocol.TypeUnblock: true,
+	protocol.TypeRefreshToken: true,
 }
 
 // messageLabel keeps the metrics' label set bounded whatever clients send.

@@ -54,10 +54,17 @@ type Config struct {
 	// may wait on the store (see wsconn.Config.HandlerWorkers). Zero means
 	// 64 × GOMAXPROCS.
 	HandlerWorkers int
-	// CheckOrigin decides whether to accept a browser's Origin. Nil accepts
-	// every origin: tokens, not cookies, carry identity, so a foreign page
-	// gains nothing it could not do with the token itself.
+	// CheckOrigin decides whether to accept a browser's Origin; a refused
+	// upgrade gets 403 before any credential is looked at. Nil means
+	// AllowedOrigins decides.
 	CheckOrigin func(r *http.Request) bool
+	// AllowedOrigins lists the origins browsers may connect from
+	// (scheme://host[:port], "*" for any, "https://*.example.com" for
+	// subdomains). Empty means any origin, or with Dev only http(s) pages
+	// on localhost, 127.0.0.1 or [::1]: a dev node trusts ?user_id=, so any
+	// other page could otherwise act as any user on a developer's machine.
+	// Requests without Origin (non-browser clients) are always allowed.
+	AllowedOrigins []string
 	// Ready reports whether the node can serve. While it returns an error,
 	// new connections are closed with 4004 (unavailable, reconnect later)
 	// right after the upgrade. Nil means always ready.
@@ -108,16 +115,20 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.Metrics == nil {
 		cfg.Metrics = metrics.New(nil)
 	}
-	checkOrigin := cfg.CheckOrigin
-	if checkOrigin == nil {
-		checkOrigin = func(*http.Request) bool { return true }
+	if cfg.CheckOrigin == nil {
+		check, err := originChecker(cfg.AllowedOrigins, cfg.Dev)
+		if err != nil {
+			return nil, err
+		}
+		cfg.CheckOrigin = check
 	}
 	ws, err := wsconn.NewServer(wsconn.Config{
 		MaxMessageBytes: cfg.MaxMessageBytes,
 		MaxPendingBytes: cfg.MaxPendingBytes,
-		CheckOrigin:     checkOrigin,
-		HandlerWorkers:  cfg.HandlerWorkers,
-		Logger:          cfg.Logger,
+		// ServeHTTP has judged the origin already.
+		CheckOrigin:    func(*http.Request) bool { return true },
+		HandlerWorkers: cfg.HandlerWorkers,
+		Logger:         cfg.Logger,
 	})
 	if err != nil {
 		return nil, err
@@ -133,13 +144,18 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	return g.ws.Shutdown(ctx)
 }
 
-// ServeHTTP authenticates and upgrades a connection. A bad or missing
-// credential is refused with 401 before the upgrade, a connection past
-// MaxConnections or MaxConnectionsPerUser with 429.
+// ServeHTTP authenticates and upgrades a connection. A browser page from an
+// origin not allowed is refused with 403, a bad or missing credential with
+// 401 (503 while the signing keys cannot be fetched), a connection past
+// MaxConnections or MaxConnectionsPerUser with 429, all before the upgrade.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Origin") != "" && !g.cfg.CheckOrigin(r) {
+		writeHTTPError(w, http.StatusForbidden, presence.Errorf(presence.CodeForbidden, "origin not allowed"))
+		return
+	}
 	id, err := g.identify(r)
 	if err != nil {
-		writeHTTPError(w, http.StatusUnauthorized, err)
+		writeHTTPError(w, identifyStatus(err), err)
 		return
 	}
 	device := r.URL.Query().Get("device")
@@ -166,23 +182,6 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cs.ready(c)
-}
-
-func (g *Gateway) identify(r *http.Request) (auth.Identity, error) {
-	q := r.URL.Query()
-	if tok := q.Get("token"); tok != "" {
-		return g.cfg.Verifier.Verify(tok)
-	}
-	if g.cfg.Dev {
-		if uid := q.Get("user_id"); uid != "" {
-			if err := presence.ValidateUserID(uid); err != nil {
-				return auth.Identity{}, presence.Errorf(presence.CodeUnauthorized, "user_id: %s", presence.ErrorMessage(err))
-			}
-			return auth.Identity{UserID: uid}, nil
-		}
-		return auth.Identity{}, presence.Errorf(presence.CodeUnauthorized, "missing ?token= or ?user_id= (dev mode)")
-	}
-	return auth.Identity{}, presence.Errorf(presence.CodeUnauthorized, "missing ?token=")
 }
 
 func writeHTTPError(w http.ResponseWriter, status int, err error) {

@@ -163,6 +163,11 @@ func decodeBinary(s *UserState, data string, clone bool) error {
 			l.Room, l.SessionID, l.Since = d.string(), d.string(), d.time()
 		})
 		s.LeavesDue = d.time()
+		if len(s.Leaves) == 0 {
+			// Written only while leaves are owed: an empty list here is
+			// not a record of ours (and its LeavesDue would be lost).
+			d.err = errCorrupt
+		}
 	}
 	if len(d.b) > 0 {
 		// Written only when not zero: a zero here is not a record of ours.

@@ -66,6 +66,9 @@ type ClientMessage struct {
 	// block, unblock
 	UserID string `json:"user_id,omitempty"`
 
+	// refresh_token
+	Token string `json:"token,omitempty"`
+
 	RoomFields
 }
 

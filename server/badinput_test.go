@@ -174,7 +174,9 @@ func TestTokenExpiryClosesConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Drop()
-	h.advance(11*time.Second, 5*time.Second)
+	// The connection ends when the verifier would stop accepting the
+	// token: at its exp plus the leeway.
+	h.advance(10*time.Second+auth.Leeway, 5*time.Second)
 	if got := h.closed(c); got != protocol.CloseAuthExpired {
 		t.Fatalf("close status = %d, want %d", got, protocol.CloseAuthExpired)
 	}

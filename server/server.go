@@ -90,6 +90,25 @@ type Config struct {
 	// always served.
 	Demo bool
 
+	// Auth for real deployments (see docs/security.md).
+	//
+	// JWTJWKSURL verifies RS256/ES256/EdDSA tokens with an identity
+	// provider's key set, refreshed every JWTJWKSRefresh (zero: 5 minutes).
+	// JWTIssuer and JWTAudience, when set, must match the token's iss and
+	// one of its aud.
+	JWTJWKSURL     string
+	JWTJWKSRefresh time.Duration
+	JWTIssuer      string
+	JWTAudience    string
+	// AllowedOrigins lists the browser origins allowed to upgrade (see
+	// gateway.Config.AllowedOrigins). Empty means any, or loopback pages
+	// only with Dev.
+	AllowedOrigins []string
+	// InternalAddr, when set, serves /metrics, /healthz, /readyz and the
+	// pprof profiles on a second listener, and /metrics leaves the public
+	// one.
+	InternalAddr string
+
 	// Clock drives every timed rule. Nil means the system clock.
 	Clock presence.Clock
 	// TickInterval is how often deadlines are processed. Zero means 50ms.
@@ -113,6 +132,9 @@ type Server struct {
 	// trans watches the store writes for webhooks and stats; wh delivers.
 	trans *transitions
 	wh    *webhooks
+
+	verifier *auth.Verifier
+	internal *internalListener
 }
 
 // New builds a node and starts listening. Serving starts with Start.
@@ -137,16 +159,27 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	verifier, err := auth.NewVerifier(cfg.JWTSecret, cfg.JWTPublicKey, clockFunc(cfg.Clock))
+	verifier, err := auth.New(auth.Config{
+		Secret: cfg.JWTSecret, PublicKeyFile: cfg.JWTPublicKey,
+		JWKSURL: cfg.JWTJWKSURL, JWKSRefresh: cfg.JWTJWKSRefresh,
+		Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience,
+		Now: clockFunc(cfg.Clock), Logger: log,
+	})
 	if errors.Is(err, auth.ErrNoKey) {
 		if !cfg.Dev {
-			return nil, errors.New("no way to authenticate clients: set --jwt-secret (HS256) or --jwt-public-key FILE (RS256/ES256), or --dev for local use only")
+			return nil, errors.New("no way to authenticate clients: set --jwt-secret (HS256), --jwt-public-key FILE or --jwt-jwks-url URL (RS256/ES256/EdDSA), or --dev for local use only")
 		}
 		verifier, err = nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
+	built := false
+	defer func() {
+		if !built {
+			verifier.Close()
+		}
+	}()
 	if cfg.Dev {
 		log.Warn("DEV MODE: clients may connect with ?user_id= and no token. Never run this in production.")
 		if cfg.APIKey == "" {
@@ -209,6 +242,7 @@ func New(cfg Config) (*Server, error) {
 		RatePerSecond:   cfg.RatePerSecond, RateBurst: cfg.RateBurst,
 		MaxConnections: cfg.MaxConnections, MaxConnectionsPerUser: cfg.MaxConnectionsPerUser, HandlerWorkers: cfg.HandlerWorkers,
 		Logger: log, Metrics: m,
+		AllowedOrigins: cfg.AllowedOrigins,
 	})
 	if err != nil {
 		h.Close()
@@ -217,8 +251,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /v1/ws", gw)
-	s := &Server{cfg: cfg, log: log, hub: h, gw: gw, be: be, done: make(chan error, 1), trans: trans, wh: wh}
-	httpapi.New(httpapi.Config{Hub: h, Privacy: sv, APIKey: cfg.APIKey, Verifier: verifier, Ready: be.ready, Gatherer: reg, Logger: log,
+	s := &Server{cfg: cfg, log: log, hub: h, gw: gw, be: be, done: make(chan error, 1), trans: trans, wh: wh, verifier: verifier}
+	publicMetrics := prometheus.Gatherer(reg)
+	if cfg.InternalAddr != "" {
+		publicMetrics = nil
+	}
+	httpapi.New(httpapi.Config{Hub: h, Privacy: sv, APIKey: cfg.APIKey, Verifier: verifier, Ready: be.ready, Gatherer: publicMetrics, Logger: log,
 		Stats: s.stats}).Register(mux)
 	webui.Register(mux, cfg.Dev || cfg.Demo)
 
@@ -237,6 +275,14 @@ func New(cfg Config) (*Server, error) {
 		IdleTimeout:       cfg.HTTPIdleTimeout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	if err := s.listenInternal(mux, reg); err != nil {
+		_ = ln.Close()
+		_ = gw.Shutdown(context.Background())
+		h.Close()
+		_ = be.close()
+		return nil, err
+	}
+	built = true
 	return s, nil
 }
 
@@ -273,6 +319,7 @@ func (s *Server) Start() {
 		s.log.Info("webhooks on", "urls", len(s.cfg.Webhook.URLs), "events", s.wh.types)
 	}
 	go func() { s.done <- s.http.Serve(s.ln) }()
+	s.internal.start(s.log)
 	s.log.Info("presenced listening", "addr", s.Addr(),
 		"heartbeat_interval", s.hub.Config().HeartbeatInterval, "heartbeat_ttl", s.hub.Config().HeartbeatTTL,
 		"offline_grace", s.hub.Config().OfflineGrace, "away_after", s.hub.Config().AwayAfter,
@@ -292,6 +339,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.ShutdownTimeout)
 	defer cancel()
 	err := s.http.Shutdown(ctx)
+	s.internal.shutdown(ctx)
 	s.hub.Shutdown(protocol.CloseServiceRestart, "server restarting; reconnect")
 	if gerr := s.gw.Shutdown(ctx); err == nil {
 		err = gerr
@@ -303,6 +351,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		s.wh.engine.Close()
 	}
+	s.verifier.Close()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}

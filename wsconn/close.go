@@ -26,6 +26,9 @@ const (
 	// CloseUnsupportedData (1003): the peer sent a binary message; presenced
 	// speaks text only. Final.
 	CloseUnsupportedData = 1003
+	// CloseInvalidPayload (1007): the peer sent a text message that is not
+	// valid UTF-8. Final.
+	CloseInvalidPayload = 1007
 	// ClosePolicyViolation (1008): the peer broke an application rule
 	// (authentication failed or expired, forbidden request). Final.
 	ClosePolicyViolation = 1008

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/lesismal/nbio"
 	"github.com/lesismal/nbio/nbhttp"
@@ -426,6 +427,10 @@ func (c *Conn) handle(ev event) {
 	}
 	switch ev.kind {
 	case evText:
+		if !utf8.Valid(ev.data) {
+			c.Close(CloseInvalidPayload, "text message is not valid UTF-8")
+			return
+		}
 		if c.state.Load() == stateOpen {
 			c.callMessage(ev.data)
 		}

@@ -237,6 +237,11 @@ func NewServer(cfg Config) (*Server, error) {
 	up.SetCloseHandler(s.onWSCloseFrame)
 	up.OnClose(s.onWSClosed)
 
+	// Text is checked for UTF-8 by Conn (close 1007, queued after pending
+	// output like every close of ours): nbio's own check answers 1002 and
+	// drops the socket at once, so a peer still sending gets a reset that
+	// can destroy the close frame before it is read.
+	engine.CheckUtf8 = func([]byte) bool { return true }
 	engine.OnOpen(s.onTransferred)
 	// Engine-level hooks (every connection of this engine is one of ours).
 	engine.Engine.OnData(s.onData)

@@ -64,11 +64,15 @@ func run(args []string) error {
 	fs.StringVar(&cfg.RedisURL, "redis-url", "", "keep state in Redis shared by several nodes: redis://[user:pass@]host:port[/db], redis+cluster://h1:p1,h2:p2,... (rediss for TLS)")
 	webhookFlags(fs, &cfg.Webhook)
 	pprofAddr := fs.String("pprof-addr", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060); off when empty")
+	secretFiles := authFlags(fs, &cfg)
 	gcPercent := fs.Int("gc-percent", defaultGCPercent, "Go's GOGC for this process: the heap grows this many percent past live data before a collection (lower: less memory, more CPU)")
 	if err := applyEnv(fs); err != nil {
 		return err
 	}
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := secretFiles.apply(fs, &cfg); err != nil {
 		return err
 	}
 	explicitGC := os.Getenv("PRESENCED_GC_PERCENT") != ""
@@ -82,12 +86,15 @@ func run(args []string) error {
 	}
 	cfg.Logger = logger
 	slog.SetDefault(logger)
+	for _, w := range secretFiles.warnings {
+		logger.Warn(w)
+	}
 
 	srv, err := server.New(cfg)
 	if err != nil {
 		return err
 	}
-	if *pprofAddr != "" {
+	if *pprofAddr != "" && *pprofAddr != cfg.InternalAddr {
 		if err := servePprof(*pprofAddr, logger); err != nil {
 			return err
 		}

@@ -9,8 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -49,11 +47,8 @@ func run(m *testing.M) (int, error) {
 	workDir = dir
 	defer os.RemoveAll(dir)
 	binary = filepath.Join(dir, "presenced")
-	goCmd, err := exec.LookPath("go")
-	if err != nil {
-		goCmd = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
-	if out, err := exec.Command(goCmd, "build", "-o", binary, "github.com/presenced/presenced/cmd/presenced").CombinedOutput(); err != nil {
+	// go test puts its own go first on the PATH.
+	if out, err := exec.Command("go", "build", "-o", binary, "github.com/presenced/presenced/cmd/presenced").CombinedOutput(); err != nil {
 		return 1, fmt.Errorf("building presenced: %v\n%s", err, out)
 	}
 	defer func() {
@@ -216,5 +211,3 @@ func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) 
 		time.Sleep(10 * time.Millisecond)
 	}
 }
-
-func lines(s string) []string { return strings.Split(strings.TrimSpace(s), "\n") }

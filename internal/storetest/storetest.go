@@ -11,12 +11,9 @@ import (
 	"slices"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/presenced/presenced/privacy"
 )
-
-var t0 = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 
 // RunSettings checks a privacy.Store.
 func RunSettings(t *testing.T, newStore func(t *testing.T) privacy.Store) {
