@@ -236,9 +236,8 @@ func endNode(st *presence.UserState, n presence.Lapsed) {
 // finds deadlines whose writer died or was replaced by a later write
 // elsewhere (whose writer times it in turn).
 type timerQueue struct {
-	mu  sync.Mutex
-	q   *deadline.Queue[string]
-	buf []string
+	mu sync.Mutex
+	q  *deadline.Queue[string]
 }
 
 func (q *timerQueue) init() { q.q = deadline.New[string]() }
