@@ -1,10 +1,9 @@
 package server_test
 
 import (
-	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -17,28 +16,9 @@ import (
 // 429 and the usual JSON error body.
 func (h *harness) refusedDial(user, mention string) {
 	h.t.Helper()
-	u, err := client.URL(h.base, client.Options{UserID: user})
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	req, _ := http.NewRequestWithContext(ctx5(h.t), http.MethodGet, strings.Replace(u, "ws://", "http://", 1), nil)
-	req.Header.Set("Connection", "Upgrade")
-	req.Header.Set("Upgrade", "websocket")
-	req.Header.Set("Sec-WebSocket-Version", "13")
-	req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusSwitchingProtocols {
-		h.t.Fatalf("dial %s: upgraded, want HTTP 429", user)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	var e struct{ Code, Message string }
-	if resp.StatusCode != http.StatusTooManyRequests || json.Unmarshal(body, &e) != nil ||
-		e.Code != "rate_limited" || !strings.Contains(e.Message, mention) {
-		h.t.Fatalf("dial %s: HTTP %d %s, want 429 rate_limited mentioning %q", user, resp.StatusCode, body, mention)
+	code, e := h.upgrade("user_id="+url.QueryEscape(user), http.Header{})
+	if code != http.StatusTooManyRequests || e["code"] != "rate_limited" || !strings.Contains(e["message"], mention) {
+		h.t.Fatalf("dial %s: HTTP %d %v, want 429 rate_limited mentioning %q", user, code, e, mention)
 	}
 }
 
