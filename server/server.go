@@ -156,8 +156,7 @@ func New(cfg Config) (*Server, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg)
-	wh, err := openWebhooks(&cfg.Webhook, metrics.NewWebhooks(reg), log)
-	if err != nil {
+	if err := checkWebhooks(&cfg.Webhook, log); err != nil {
 		return nil, err
 	}
 
@@ -165,10 +164,17 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The embedded store keeps the outbox in its file: webhooks open on it.
+	wh, err := openWebhooks(&cfg.Webhook, metrics.NewWebhooks(reg), log, be.store)
+	if err != nil {
+		_ = be.close()
+		return nil, err
+	}
 	registerBoltStats(reg, be.store) // before the store is wrapped
-	trans := newTransitions(wh.add(), wh.types, clockNow(cfg.Clock))
+	trans := newTransitions(wh.add, wh.types, clockNow(cfg.Clock))
+	trans.durable = wh.durable
 	trans.seedFrom(be.store)
-	if wh.outbox != nil || cfg.RedisURL == "" { // on Redis the counters serve nothing yet
+	if wh.engine != nil || cfg.RedisURL == "" { // on Redis the counters serve nothing yet
 		be.store, be.rooms = trans.store(be.store), trans.roomStore(be.rooms)
 	}
 	policy, err := privacy.NewCache(privacy.CacheConfig{Store: be.settings, Rules: rules, Logger: log})

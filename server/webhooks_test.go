@@ -46,17 +46,6 @@ func withHooks(t *testing.T) (*hooks, func(*server.Config)) {
 	}
 }
 
-func describe(ev webhooktest.Event) string {
-	s := ev.Type
-	if ev.UserID != "" {
-		s += " " + ev.UserID
-	}
-	if ev.Room != "" {
-		s += " @" + ev.Room
-	}
-	return s
-}
-
 // expect waits for the next len(want) events and compares them with want,
 // in any order (events of different users or rooms have no order between
 // them), and returns them.
@@ -67,7 +56,7 @@ func (k *hooks) expect(want ...string) []webhooktest.Event {
 	k.read += len(want)
 	got := make([]string, len(want))
 	for i := range want {
-		got[i] = describe(evs[i])
+		got[i] = evs[i].String()
 	}
 	slices.Sort(got)
 	w := slices.Sorted(slices.Values(want))
