@@ -22,12 +22,15 @@ import (
 // The webhook outbox lives in the data file so that an event is on disk in
 // the same transaction as the change that caused it: a kill -9 can lose
 // neither an acknowledged change's event nor keep an event of a change
-// that was not written. bucketOutbox holds one bucket per target URL,
-// keyed by the event's sequence number (8 bytes big endian, so a cursor
-// walks them in the order the changes were applied), each value the
-// event's JSON as receivers get it.
+// that was not written. Each target URL has a bucket of its own, named
+// bucketOutbox and the URL, at the top level: nested in a common bucket,
+// every transaction with events would write that bucket's page too (the
+// outbox then cost a third more page writes per change instead of a
+// seventh). Keys are the events' sequence numbers (8 bytes big endian, so
+// a cursor walks them in the order the changes were applied), values the
+// events' JSON as receivers get it.
 var (
-	bucketOutbox = []byte("outbox")
+	bucketOutbox = []byte("outbox ")
 	// keyOutboxSeq is the last sequence number given (8 bytes big
 	// endian): ids are never given twice, even once every event is
 	// acknowledged and deleted.
@@ -107,15 +110,11 @@ func (s *Store) EnableOutbox(targets []string, limit int, dropped func(target st
 		if v := meta.Get(keyOutboxSeq); len(v) == 8 {
 			seq = binary.BigEndian.Uint64(v)
 		}
-		root, err := tx.CreateBucketIfNotExists(bucketOutbox)
-		if err != nil {
-			return err
-		}
 		var gone [][]byte
-		err = root.ForEachBucket(func(name []byte) error {
-			if !slices.Contains(targets, string(name)) {
+		err := tx.ForEach(func(name []byte, b *bolt.Bucket) error {
+			if t, ok := bytes.CutPrefix(name, bucketOutbox); ok && !slices.Contains(targets, string(t)) {
 				gone = append(gone, slices.Clone(name))
-				stale[string(name)] = root.Bucket(name).Stats().KeyN
+				stale[string(t)] = b.Stats().KeyN
 			}
 			return nil
 		})
@@ -123,12 +122,12 @@ func (s *Store) EnableOutbox(targets []string, limit int, dropped func(target st
 			return err
 		}
 		for _, name := range gone {
-			if err := root.DeleteBucket(name); err != nil {
+			if err := tx.DeleteBucket(name); err != nil {
 				return err
 			}
 		}
 		for _, t := range targets {
-			b, err := root.CreateBucketIfNotExists([]byte(t))
+			b, err := tx.CreateBucketIfNotExists(outName(t))
 			if err != nil {
 				return fmt.Errorf("webhook outbox of %s: %w", webhook.Label(t), err)
 			}
@@ -195,6 +194,8 @@ func (s *Store) queueEvents(evs []webhook.Event) {
 	}
 }
 
+func outName(target string) []byte { return append(slices.Clone(bucketOutbox), target...) }
+
 func outKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }
 
 // dropReport is what a commit dropped from full queues: the events, to
@@ -209,9 +210,8 @@ type dropReport struct {
 // acknowledged ones, inside the commit's transaction. It returns what it
 // dropped from full queues, to account for once committed.
 func (ob *Outbox) write(tx *bolt.Tx, evs []outEvent, acks []outAck) (map[string]*dropReport, error) {
-	root := tx.Bucket(bucketOutbox)
 	for _, a := range acks {
-		if b := root.Bucket([]byte(a.target)); b != nil {
+		if b := tx.Bucket(outName(a.target)); b != nil {
 			if err := b.Delete(outKey(a.seq)); err != nil {
 				return nil, err
 			}
@@ -227,7 +227,7 @@ func (ob *Outbox) write(tx *bolt.Tx, evs []outEvent, acks []outAck) (map[string]
 	ob.mu.Lock()
 	defer ob.mu.Unlock()
 	for t, q := range ob.queues {
-		b := root.Bucket([]byte(t))
+		b := tx.Bucket(outName(t))
 		b.FillPercent = 0.9 // keys only ever grow: full pages
 		for _, ev := range evs {
 			if err := b.Put(outKey(ev.seq), ev.val); err != nil {
@@ -318,7 +318,7 @@ func (ob *Outbox) Pending(_ context.Context, target string, n int) ([]webhook.Ev
 	var out []webhook.Event
 	last := from - 1
 	err := ob.s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketOutbox).Bucket([]byte(target)).Cursor()
+		c := tx.Bucket(outName(target)).Cursor()
 		for k, v := c.Seek(outKey(from)); k != nil && len(out) < n; k, v = c.Next() {
 			last = binary.BigEndian.Uint64(k)
 			ev, err := decodeOutEvent(v)
