@@ -9,7 +9,8 @@
 // on a store without node leases: this one has them) is kept in memory and
 // written within FlushInterval (1 s). An Update that changes nothing
 // writes nothing. Settings are written and fsynced before UpdateSettings
-// returns.
+// returns. The webhook events of a change (UpdateWithEvents) are written in
+// the same transaction as its record (outbox.go).
 //
 // The file belongs to one process, which renews a lease in it every
 // FlushInterval: the time of its last renewal is the run's last proof of
@@ -42,6 +43,7 @@ import (
 	"github.com/presenced/presenced/memstore"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/privacy"
+	"github.com/presenced/presenced/webhook"
 )
 
 var (
@@ -108,6 +110,13 @@ type Store struct {
 	flushed uint64
 	err     error // the last commit's error, for its waiters
 	closed  bool
+	// ob is the webhook outbox (nil until EnableOutbox); events are the
+	// events of changes not committed yet, in sequence order, evSeq the
+	// last sequence number given, acks the acknowledgements to write.
+	ob     *Outbox
+	events []outEvent
+	evSeq  uint64
+	acks   []outAck
 
 	dlMu sync.Mutex
 	dl   *deadline.Queue[string]
@@ -278,6 +287,10 @@ func (s *Store) lock(id string) *sync.Mutex {
 // Update runs fn on the user's state and saves the result; see the package
 // comment for when it is on disk.
 func (s *Store) Update(_ context.Context, userID string, fn func(st *presence.UserState) error) (presence.UserState, error) {
+	return s.update(userID, func(st *presence.UserState) ([]webhook.Event, error) { return nil, fn(st) })
+}
+
+func (s *Store) update(userID string, fn func(st *presence.UserState) ([]webhook.Event, error)) (presence.UserState, error) {
 	lk := s.lock(userID)
 	lk.Lock()
 	old, err := s.get(userID)
@@ -286,7 +299,8 @@ func (s *Store) Update(_ context.Context, userID string, fn func(st *presence.Us
 		return presence.UserState{}, err
 	}
 	st := memstore.Clone(&old)
-	if err := fn(&st); err != nil {
+	evs, err := fn(&st)
+	if err != nil {
 		lk.Unlock()
 		return presence.UserState{}, err
 	}
@@ -304,6 +318,7 @@ func (s *Store) Update(_ context.Context, userID string, fn func(st *presence.Us
 	}
 	s.cache.put(userID, rec)
 	s.dirty[userID] = rec
+	s.queueEvents(evs)
 	s.seq++
 	mine := s.seq
 	s.mu.Unlock()
@@ -315,7 +330,7 @@ func (s *Store) Update(_ context.Context, userID string, fn func(st *presence.Us
 	}
 	s.dlMu.Unlock()
 	lk.Unlock()
-	if touchOnly(&old, &st) {
+	if len(evs) == 0 && touchOnly(&old, &st) {
 		return st, nil
 	}
 	return st, s.wait(mine)
@@ -373,8 +388,8 @@ func (s *Store) committer(interval time.Duration) {
 	}
 }
 
-// commit writes the dirty records and renews the lease, in one
-// transaction.
+// commit writes the dirty records, the webhook events of their changes and
+// the acknowledgements, and renews the lease, in one transaction.
 func (s *Store) commit() {
 	s.mu.Lock()
 	upto := s.seq
@@ -382,9 +397,18 @@ func (s *Store) commit() {
 	for id, rec := range s.dirty {
 		batch[id] = rec
 	}
+	evs, acks, ob := s.events, s.acks, s.ob
+	s.events, s.acks = nil, nil
 	s.mu.Unlock()
 	lease := encodeLease(s.now())
+	var lost map[string]*dropReport
 	err := s.db.Update(func(tx *bolt.Tx) error {
+		if len(evs) > 0 || len(acks) > 0 {
+			var err error
+			if lost, err = ob.write(tx, evs, acks); err != nil {
+				return err
+			}
+		}
 		if err := tx.Bucket(bucketMeta).Put(keyLease, lease); err != nil {
 			return err
 		}
@@ -396,6 +420,11 @@ func (s *Store) commit() {
 		}
 		return nil
 	})
+	if err == nil && ob != nil {
+		// Before the writers are told: what they wrote is counted and
+		// announced when they return.
+		ob.committed(len(evs), lost)
+	}
 	s.mu.Lock()
 	if err == nil {
 		for id, rec := range batch {
@@ -405,6 +434,10 @@ func (s *Store) commit() {
 			}
 		}
 	} else {
+		// The records stay dirty for the next commit, and their events
+		// and the acknowledgements go with them.
+		s.events = append(evs, s.events...)
+		s.acks = append(acks, s.acks...)
 		s.log.Error("writing the data file failed", "file", s.path, "err", err)
 		err = fmt.Errorf("writing %s: %w", s.path, err)
 	}

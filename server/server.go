@@ -193,8 +193,7 @@ func New(cfg Config) (*Server, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg)
-	wh, err := openWebhooks(&cfg.Webhook, metrics.NewWebhooks(reg), log)
-	if err != nil {
+	if err := checkWebhooks(&cfg.Webhook, log); err != nil {
 		return nil, err
 	}
 
@@ -202,10 +201,17 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The embedded store keeps the outbox in its file: webhooks open on it.
+	wh, err := openWebhooks(&cfg.Webhook, metrics.NewWebhooks(reg), log, be.store)
+	if err != nil {
+		_ = be.close()
+		return nil, err
+	}
 	registerBoltStats(reg, be.store) // before the store is wrapped
-	trans := newTransitions(wh.add(), wh.types, clockNow(cfg.Clock))
+	trans := newTransitions(wh.add, wh.types, clockNow(cfg.Clock))
+	trans.durable = wh.durable
 	trans.seedFrom(be.store)
-	if wh.outbox != nil || cfg.RedisURL == "" { // on Redis the counters serve nothing yet
+	if wh.engine != nil || cfg.RedisURL == "" { // on Redis the counters serve nothing yet
 		be.store, be.rooms = trans.store(be.store), trans.roomStore(be.rooms)
 	}
 	policy, err := privacy.NewCache(privacy.CacheConfig{Store: be.settings, Rules: rules, Logger: log})
@@ -346,7 +352,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.hub.Close()
 	if s.wh.engine != nil {
-		if derr := s.wh.engine.Drain(ctx); derr != nil {
+		if derr := s.wh.engine.Drain(ctx); derr != nil && s.wh.durable != nil {
+			s.log.Info("webhook events not delivered yet stay in the data file for the next start", "err", derr)
+		} else if derr != nil {
 			s.log.Warn("webhook events left undelivered at shutdown", "err", derr)
 		}
 		s.wh.engine.Close()

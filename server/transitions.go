@@ -19,14 +19,18 @@ import (
 //
 // It wraps the stores rather than the hub because the before and after it
 // needs are the ones the store committed (a write may run its function
-// again on a concurrent change); the events are added right after the
-// commit, so a crash between the two loses them: the outbox is in memory
-// until events are written in the same step as the change.
+// again on a concurrent change). On a store that keeps the outbox itself
+// (eventStore: the embedded database) a user's events are committed in
+// the same transaction as the change; elsewhere they are added to the
+// in-memory outbox right after the commit, and a crash between the two
+// loses them.
 type transitions struct {
 	// add queues events; nil when no webhook is configured.
-	add   func(evs ...webhook.Event)
-	types map[webhook.Type]bool
-	now   func() time.Time
+	add func(evs ...webhook.Event)
+	// durable, when set, writes a user's events with the change.
+	durable eventStore
+	types   map[webhook.Type]bool
+	now     func() time.Time
 	// The counters start at what the embedded store kept from its previous
 	// run (seedFrom); on Redis, where other nodes write too, they serve no
 	// figure (see stats).
@@ -54,16 +58,27 @@ func (t *transitions) lock(locks *[lockStripes]sync.Mutex, key string) *sync.Mut
 	return &locks[maphash.String(t.seed, key)%lockStripes]
 }
 
+// eventStore is a store that keeps the webhook outbox itself, so that a
+// change and its events are one atomic write (boltstore.Store).
+type eventStore interface {
+	UpdateWithEvents(ctx context.Context, userID string, fn func(st *presence.UserState) ([]webhook.Event, error)) (presence.UserState, error)
+}
+
 func (t *transitions) emit(evs []webhook.Event) {
+	if kept := t.wanted(evs); len(kept) > 0 {
+		t.add(kept...)
+	}
+}
+
+// wanted keeps the events of the configured types.
+func (t *transitions) wanted(evs []webhook.Event) []webhook.Event {
 	kept := evs[:0]
 	for _, ev := range evs {
 		if t.types[ev.Type] {
 			kept = append(kept, ev)
 		}
 	}
-	if len(kept) > 0 {
-		t.add(kept...)
-	}
+	return kept
 }
 
 // store wraps s, keeping its optional StateReader. The hub finds a store's
@@ -125,6 +140,26 @@ func (s *watchedStore) Update(ctx context.Context, userID string, fn func(st *pr
 			}
 			nb, na = b, len(st.Sessions)
 			return nil
+		})
+		if err == nil {
+			t.count(nb, na)
+		}
+		return st, err
+	}
+	if t.durable != nil {
+		// The store orders the events of one user itself: they get their
+		// place in the outbox under its lock of the user.
+		var nb, na int
+		st, err := t.durable.UpdateWithEvents(ctx, userID, func(st *presence.UserState) ([]webhook.Event, error) {
+			before, n := st.Fold(), len(st.Sessions)
+			if err := fn(st); err != nil {
+				return nil, err
+			}
+			nb, na = n, len(st.Sessions)
+			if after := st.Fold(); after.V != before.V {
+				return t.wanted(webhook.UserEvents(&before, &after, t.now())), nil
+			}
+			return nil, nil
 		})
 		if err == nil {
 			t.count(nb, na)

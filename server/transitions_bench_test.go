@@ -56,14 +56,16 @@ func BenchmarkTransition(b *testing.B) {
 					secret, _ := webhook.NewSecret()
 					var err error
 					wh, err = openWebhooks(&WebhookConfig{URLs: []string{rcv.URL}, Secret: secret}, metrics.NewWebhooks(nil),
-						slog.New(slog.NewTextHandler(io.Discard, nil)))
+						slog.New(slog.NewTextHandler(io.Discard, nil)), store)
 					if err != nil {
 						b.Fatal(err)
 					}
 					wh.engine.Start()
 					defer wh.engine.Close()
 				}
-				store = newTransitions(wh.add(), webhook.DefaultTypes, time.Now).store(store)
+				tr := newTransitions(wh.add, webhook.DefaultTypes, time.Now)
+				tr.durable = wh.durable
+				store = tr.store(store)
 			}
 			h, err := hub.New(hub.Config{Store: store, Bus: localbus.New(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 			if err != nil {

@@ -9,7 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/presenced/presenced/boltstore"
 	"github.com/presenced/presenced/httpapi"
+	"github.com/presenced/presenced/hub"
 	"github.com/presenced/presenced/metrics"
 	"github.com/presenced/presenced/webhook"
 )
@@ -37,43 +39,56 @@ type WebhookConfig struct {
 // webhooks is a node's webhook delivery: nil parts when none is configured.
 type webhooks struct {
 	engine *webhook.Engine
-	outbox *webhook.Memory
-	types  []webhook.Type
+	// add queues the events of a change made outside a durable store's
+	// transaction (all of them on Redis, rooms' on the embedded store).
+	add func(evs ...webhook.Event)
+	// durable is the store that writes a user's events with the change,
+	// when it can.
+	durable eventStore
+	types   []webhook.Type
 }
 
 // openWebhooks checks the configuration and builds the engine (not yet
-// started).
-func openWebhooks(c *WebhookConfig, m *metrics.Webhooks, log *slog.Logger) (*webhooks, error) {
+// started). On the embedded database the outbox is in its file; elsewhere
+// it is in memory.
+func openWebhooks(c *WebhookConfig, m *metrics.Webhooks, log *slog.Logger, store hub.Store) (*webhooks, error) {
 	if len(c.URLs) == 0 {
 		if c.Secret != "" || c.SecretFile != "" || c.Events != "" {
 			return nil, errors.New("--webhook-secret, --webhook-secret-file or --webhook-events given without --webhook-url")
 		}
 		return &webhooks{}, nil
 	}
-	secret := c.Secret
-	switch {
-	case secret != "" && c.SecretFile != "":
-		return nil, errors.New("give --webhook-secret or --webhook-secret-file, not both")
-	case c.SecretFile != "":
-		b, err := os.ReadFile(c.SecretFile)
-		if err != nil {
-			return nil, fmt.Errorf("--webhook-secret-file: %w", err)
-		}
-		secret = strings.TrimSpace(string(b))
-	case secret == "":
-		return nil, errors.New("--webhook-url needs --webhook-secret or --webhook-secret-file; make a secret with `presenced gen-webhook-secret`")
-	}
-	key, err := webhook.ParseSecret(secret)
+	key, types, err := parseWebhooks(c)
 	if err != nil {
 		return nil, err
 	}
-	types, err := webhook.ParseTypes(c.Events)
-	if err != nil {
-		return nil, err
+	if m == nil {
+		m = metrics.NewWebhooks(nil)
 	}
-	outbox := webhook.NewMemory(c.URLs, 0, func(target string, ev *webhook.Event) {
+	dropped := func(target string, ev *webhook.Event) {
 		m.Dropped.WithLabelValues(webhook.Label(target), string(ev.Type)).Inc()
-	})
+	}
+	w := &webhooks{types: types}
+	var outbox webhook.Outbox
+	if db, ok := store.(*boltstore.Store); ok {
+		ob, err := db.EnableOutbox(c.URLs, 0, dropped)
+		if err != nil {
+			return nil, err
+		}
+		outbox, w.durable = ob, db
+		// Rooms live in this process's memory: their change and its events
+		// cannot be one transaction, but the events are on disk before the
+		// change is acknowledged, and a crash between the two loses the
+		// rooms too (docs/webhooks.md).
+		w.add = func(evs ...webhook.Event) {
+			if err := db.AddEvents(evs...); err != nil {
+				log.Warn("room webhook events not written yet; they go with the next write", "err", err)
+			}
+		}
+	} else {
+		mem := webhook.NewMemory(c.URLs, 0, dropped)
+		outbox, w.add = mem, mem.Add
+	}
 	e, err := webhook.New(webhook.Config{
 		URLs: c.URLs, Key: key, Outbox: outbox,
 		Timeout: c.Timeout, MaxAge: c.MaxAge, BatchMax: c.BatchMax, BatchWait: c.BatchWait,
@@ -83,14 +98,44 @@ func openWebhooks(c *WebhookConfig, m *metrics.Webhooks, log *slog.Logger) (*web
 	if err != nil {
 		return nil, err
 	}
-	return &webhooks{engine: e, outbox: outbox, types: types}, nil
+	w.engine = e
+	return w, nil
 }
 
-func (w *webhooks) add() func(evs ...webhook.Event) {
-	if w.outbox == nil {
-		return nil
+// checkWebhooks refuses a bad configuration before anything is opened: a
+// node that cannot send its webhooks does not touch its data file.
+func checkWebhooks(c *WebhookConfig, log *slog.Logger) error {
+	w, err := openWebhooks(c, nil, log, nil)
+	if err == nil && w.engine != nil {
+		w.engine.Close()
 	}
-	return w.outbox.Add
+	return err
+}
+
+// parseWebhooks reads the signing key and the event types.
+func parseWebhooks(c *WebhookConfig) ([]byte, []webhook.Type, error) {
+	secret := c.Secret
+	switch {
+	case secret != "" && c.SecretFile != "":
+		return nil, nil, errors.New("give --webhook-secret or --webhook-secret-file, not both")
+	case c.SecretFile != "":
+		b, err := os.ReadFile(c.SecretFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--webhook-secret-file: %w", err)
+		}
+		secret = strings.TrimSpace(string(b))
+	case secret == "":
+		return nil, nil, errors.New("--webhook-url needs --webhook-secret or --webhook-secret-file; make a secret with `presenced gen-webhook-secret`")
+	}
+	key, err := webhook.ParseSecret(secret)
+	if err != nil {
+		return nil, nil, err
+	}
+	types, err := webhook.ParseTypes(c.Events)
+	if err != nil {
+		return nil, nil, err
+	}
+	return key, types, nil
 }
 
 // stats answers GET /v1/stats. On the embedded store this node makes

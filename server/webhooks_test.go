@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -46,17 +47,6 @@ func withHooks(t *testing.T) (*hooks, func(*server.Config)) {
 	}
 }
 
-func describe(ev webhooktest.Event) string {
-	s := ev.Type
-	if ev.UserID != "" {
-		s += " " + ev.UserID
-	}
-	if ev.Room != "" {
-		s += " @" + ev.Room
-	}
-	return s
-}
-
 // expect waits for the next len(want) events and compares them with want,
 // in any order (events of different users or rooms have no order between
 // them), and returns them.
@@ -67,7 +57,7 @@ func (k *hooks) expect(want ...string) []webhooktest.Event {
 	k.read += len(want)
 	got := make([]string, len(want))
 	for i := range want {
-		got[i] = describe(evs[i])
+		got[i] = evs[i].String()
 	}
 	slices.Sort(got)
 	w := slices.Sorted(slices.Values(want))
@@ -319,5 +309,42 @@ func TestRemovedFromALargeRoomIsSummarised(t *testing.T) {
 	h.advance(2*time.Second, time.Second, a)
 	if s := h.roomMsg(a, protocol.TypeRoomSummary); s.Count != 3 || !slices.Equal(s.Left, []string{"c"}) {
 		t.Fatalf("summary after the removal = %+v", s)
+	}
+}
+
+// TestWebhooksOfAStoppedNodeWaitInTheDataFile stops a node whose receiver
+// fails: the events it could not deliver are sent by the next run on the
+// same data file, once, with their ids.
+func TestWebhooksOfAStoppedNodeWaitInTheDataFile(t *testing.T) {
+	k, hooks := withHooks(t)
+	dir := t.TempDir()
+	cfg := func(c *server.Config) {
+		hooks(c)
+		c.DataDir = dir
+	}
+	k.rcv.Fail(http.StatusServiceUnavailable)
+	h := start(t, cfg)
+	h.online("alice", "web")
+	h.online("bob", "web")
+	poll.Until(t, "a failed delivery", func() bool { return len(k.rcv.Failed()) > 0 })
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_ = h.srv.Shutdown(ctx) // gives up on the receiver
+	tried := map[string]string{}
+	for _, d := range k.rcv.Failed() {
+		for _, ev := range d.Msg.Events {
+			tried[ev.String()] = ev.ID
+		}
+	}
+
+	k.rcv.Fail(0)
+	start(t, cfg)
+	for _, ev := range k.expect("user.online alice", "user.online bob") {
+		if id, ok := tried[ev.String()]; ok && id != ev.ID {
+			t.Errorf("%s: id %s, %s before the restart", ev, ev.ID, id)
+		}
+	}
+	if n := len(k.rcv.Events()); n != 2 {
+		t.Errorf("%d events delivered, want 2: %v", n, k.rcv.Events())
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -65,6 +66,8 @@ func New(cfg Config) (*Engine, error) {
 	return e, nil
 }
 
+var errStopped = errors.New("webhook engine stopped")
+
 // Start runs one delivery goroutine per URL until Close.
 func (e *Engine) Start() {
 	for _, t := range e.targets {
@@ -106,6 +109,8 @@ func (e *Engine) Drain(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-e.stop:
+			return errStopped // nothing will deliver what is left
 		case <-tick.C:
 		}
 	}

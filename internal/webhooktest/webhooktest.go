@@ -82,6 +82,7 @@ type Receiver struct {
 	Server *httptest.Server
 	mu     sync.Mutex
 	got    []Delivery
+	failed []Delivery
 	calls  int
 	// Now is the receiver's clock for the timestamp check.
 	Now func() time.Time
@@ -141,6 +142,8 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	if status/100 == 2 {
 		r.got = append(r.got, d)
+	} else {
+		r.failed = append(r.failed, d)
 	}
 	r.mu.Unlock()
 	w.WriteHeader(status)
@@ -159,6 +162,13 @@ func (r *Receiver) Accepted() []Delivery {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]Delivery(nil), r.got...)
+}
+
+// Failed returns the deliveries answered with another status so far.
+func (r *Receiver) Failed() []Delivery {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Delivery(nil), r.failed...)
 }
 
 // Requests returns how many requests arrived.
@@ -180,6 +190,19 @@ type Event struct {
 		V        uint64   `json:"v"`
 		LastSeen *float64 `json:"last_seen"`
 	} `json:"presence"`
+}
+
+// String names an event by what it says, not by its id: its type, user
+// and "@room".
+func (e Event) String() string {
+	s := e.Type
+	if e.UserID != "" {
+		s += " " + e.UserID
+	}
+	if e.Room != "" {
+		s += " @" + e.Room
+	}
+	return s
 }
 
 // Events returns the events accepted so far, each once, in the order they
