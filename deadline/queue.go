@@ -4,10 +4,7 @@
 // keys costs O(log n) each.
 package deadline
 
-import (
-	"container/heap"
-	"time"
-)
+import "time"
 
 // Queue orders keys by deadline. Each key is in the queue at most once. It is
 // not safe for concurrent use: its owner holds the lock.
@@ -34,17 +31,18 @@ func (q *Queue[K]) Set(key K, t time.Time) {
 	if i, ok := q.h.index[key]; ok {
 		if q.h.items[i].at != at {
 			q.h.items[i].at = at
-			heap.Fix(&q.h, i)
+			q.h.fix(i)
 		}
 		return
 	}
-	heap.Push(&q.h, entry[K]{key: key, at: at})
+	q.h.items = append(q.h.items, entry[K]{key: key, at: at})
+	q.h.up(len(q.h.items) - 1)
 }
 
 // Remove takes key out of the queue, if it is there.
 func (q *Queue[K]) Remove(key K) {
 	if i, ok := q.h.index[key]; ok {
-		heap.Remove(&q.h, i)
+		q.h.remove(i)
 	}
 }
 
@@ -70,34 +68,90 @@ func (q *Queue[K]) Next() (time.Time, bool) {
 func (q *Queue[K]) PopDue(now time.Time, max int, dst []K) []K {
 	n := now.UnixNano()
 	for len(q.h.items) > 0 && q.h.items[0].at <= n && (max <= 0 || len(dst) < max) {
-		e := heap.Pop(&q.h).(entry[K])
-		dst = append(dst, e.key)
+		dst = append(dst, q.h.remove(0).key)
 	}
 	return dst
 }
 
+// entries is a 4-ary min-heap of deadlines with each key's position. Four
+// children per node halve the depth of a binary heap, and moving the hole
+// rather than swapping writes each moved key's position once: the index
+// map's writes were most of the cost of taking a due key out and putting
+// it back, which the hub does for every connection once per heartbeat
+// interval.
 type entries[K comparable] struct {
 	items []entry[K]
 	index map[K]int
 }
 
-func (h *entries[K]) Len() int           { return len(h.items) }
-func (h *entries[K]) Less(i, j int) bool { return h.items[i].at < h.items[j].at }
-func (h *entries[K]) Swap(i, j int) {
-	h.items[i], h.items[j] = h.items[j], h.items[i]
-	h.index[h.items[i].key] = i
-	h.index[h.items[j].key] = j
+const arity = 4
+
+// up moves the element at i towards the root until its parent is not later.
+func (h *entries[K]) up(i int) {
+	e := h.items[i]
+	for i > 0 {
+		p := (i - 1) / arity
+		if h.items[p].at <= e.at {
+			break
+		}
+		h.put(i, h.items[p])
+		i = p
+	}
+	h.put(i, e)
 }
-func (h *entries[K]) Push(x any) {
-	e := x.(entry[K])
-	h.index[e.key] = len(h.items)
-	h.items = append(h.items, e)
+
+// put places e at i and notes its position.
+func (h *entries[K]) put(i int, e entry[K]) {
+	h.items[i] = e
+	h.index[e.key] = i
 }
-func (h *entries[K]) Pop() any {
+
+// down moves the element at i towards the leaves until no child is earlier.
+func (h *entries[K]) down(i int) {
+	e := h.items[i]
+	n := len(h.items)
+	for {
+		first := arity*i + 1
+		if first >= n {
+			break
+		}
+		best := first
+		for c := first + 1; c < min(first+arity, n); c++ {
+			if h.items[c].at < h.items[best].at {
+				best = c
+			}
+		}
+		if h.items[best].at >= e.at {
+			break
+		}
+		h.put(i, h.items[best])
+		i = best
+	}
+	h.put(i, e)
+}
+
+// fix restores the order after the deadline at i changed.
+func (h *entries[K]) fix(i int) {
+	if i > 0 && h.items[i].at < h.items[(i-1)/arity].at {
+		h.up(i)
+	} else {
+		h.down(i)
+	}
+}
+
+// remove takes out the element at i, fills its place with the last one,
+// and gives the storage back once the queue has shrunk to a quarter of it.
+func (h *entries[K]) remove(i int) entry[K] {
+	e := h.items[i]
 	last := len(h.items) - 1
-	e := h.items[last]
+	if i != last {
+		h.items[i] = h.items[last]
+	}
 	h.items = h.items[:last]
 	delete(h.index, e.key)
+	if i != last {
+		h.fix(i)
+	}
 	if cap(h.items) > 64 && len(h.items) < cap(h.items)/4 {
 		h.items = append([]entry[K](nil), h.items...)
 	}

@@ -59,21 +59,26 @@ func TestPopDueLimit(t *testing.T) {
 	}
 }
 
+// setOrRemove sets one of keys random keys at a random time (two times in
+// three) or removes it, and notes the same in want.
+func setOrRemove(r *rand.Rand, q *Queue[int], want map[int]int, keys int) {
+	k := r.IntN(keys)
+	if r.IntN(3) == 2 {
+		q.Remove(k)
+		delete(want, k)
+		return
+	}
+	s := r.IntN(1000)
+	q.Set(k, at(s))
+	want[k] = s
+}
+
 func TestRandomAgainstSort(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	q := New[int]()
 	want := map[int]int{}
 	for range 5000 {
-		k := r.IntN(500)
-		switch r.IntN(3) {
-		case 0, 1:
-			s := r.IntN(1000)
-			q.Set(k, at(s))
-			want[k] = s
-		case 2:
-			q.Remove(k)
-			delete(want, k)
-		}
+		setOrRemove(r, q, want, 500)
 	}
 	got := q.PopDue(at(1000), 0, nil)
 	if len(got) != len(want) {
@@ -118,4 +123,61 @@ func BenchmarkPopDue(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(due*b.N)/b.Elapsed().Seconds(), "expiries/s")
+}
+
+// TestIndexFollowsEveryMove checks, after each operation of a random mix,
+// that every queued key's deadline is where the queue says and that the
+// earliest is at the front: the index must follow each element the heap
+// moves, or At, Set and Remove act on the wrong element.
+func TestIndexFollowsEveryMove(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	q := New[int]()
+	want := map[int]int{}
+	for step := range 20000 {
+		if r.IntN(4) != 0 {
+			setOrRemove(r, q, want, 300)
+		} else {
+			now := r.IntN(1000)
+			for _, got := range q.PopDue(at(now), 1+r.IntN(5), nil) {
+				if want[got] > now {
+					t.Fatalf("step %d: popped %d due at %d before %d", step, got, want[got], now)
+				}
+				delete(want, got)
+			}
+		}
+		if q.Len() != len(want) {
+			t.Fatalf("step %d: len %d, want %d", step, q.Len(), len(want))
+		}
+		earliest := -1
+		for k, s := range want {
+			d, ok := q.At(k)
+			if !ok || !d.Equal(at(s)) {
+				t.Fatalf("step %d: At(%d) = %v %v, want %v", step, k, d, ok, at(s))
+			}
+			if earliest < 0 || s < earliest {
+				earliest = s
+			}
+		}
+		if next, ok := q.Next(); ok != (earliest >= 0) || ok && !next.Equal(at(earliest)) {
+			t.Fatalf("step %d: Next() = %v %v, want %v", step, next, ok, at(earliest))
+		}
+	}
+}
+
+// BenchmarkReschedule is the liveness pattern: 10,000 connections, each
+// taken out when due and put back one heartbeat interval later, keyed by
+// pointer as the hub's are. One op is one connection looked at.
+func BenchmarkReschedule(b *testing.B) {
+	type conn struct{ _ [64]byte }
+	const n = 10000
+	q := New[*conn]()
+	for i := range n {
+		q.Set(&conn{}, at(i))
+	}
+	buf := make([]*conn, 0, 1)
+	b.ResetTimer()
+	for i := range b.N {
+		buf = q.PopDue(at(i+n), 1, buf[:0])
+		q.Set(buf[0], at(i+2*n))
+	}
 }

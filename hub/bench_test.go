@@ -164,3 +164,37 @@ func BenchmarkBulkRead(b *testing.B) {
 	}
 	b.SetBytes(int64(len(buf)))
 }
+
+// BenchmarkLivenessTick is an idle node's liveness pass: 10,000 open
+// sessions heartbeating every interval, spread evenly over it, and a tick
+// every 50 ms, each finding the connections heard from since their last
+// check (34; each is heard from a little under an interval after the
+// last time, as a client's timer makes it). One op is one tick.
+func BenchmarkLivenessTick(b *testing.B) {
+	h, clock := newHub(b, nil)
+	ctx := context.Background()
+	sink := newCountSink()
+	const n, tick = 10000, 50 * time.Millisecond
+	iv := h.cfg.HeartbeatInterval
+	perTick := int(int64(n)*int64(tick)/int64(iv)) + 1
+	clients := make([]*Client, n)
+	for i := range clients {
+		clients[i] = h.Open("u"+strconv.Itoa(i), "web", time.Time{}, sink)
+		if err := h.SetOnline(ctx, clients[i], "web"); err != nil {
+			b.Fatal(err)
+		}
+		if (i+1)%perTick == 0 {
+			clock.Advance(tick)
+		}
+	}
+	next := 0
+	b.ResetTimer()
+	for range b.N {
+		for range perTick {
+			h.Touch(clients[next])
+			next = (next + 1) % n
+		}
+		clock.Advance(tick)
+		h.Tick(ctx)
+	}
+}

@@ -281,3 +281,51 @@ func TestClosedHubsLeaseLapsesAtOnce(t *testing.T) {
 		t.Fatalf("bob a lease period after his node closed: %+v", st)
 	}
 }
+
+// TestQuietConnectionsArePutBackForTheirNextCheck: at its check, a
+// connection heard from within the interval is only rescheduled (one
+// interval after it was heard, or at its token's expiry if sooner), with
+// no ping and no store write, while a silent one is pinged and looked at
+// again soon.
+func TestQuietConnectionsArePutBackForTheirNextCheck(t *testing.T) {
+	store := &countingStore{Store: memstore.New()}
+	h, clock := newHub(t, func(c *Config) { c.Store = store })
+	ctx := context.Background()
+	iv := h.cfg.HeartbeatInterval
+	start := clock.Now()
+	expiry := start.Add(iv + iv/4)
+	sinks := []*pingCounter{{}, {}, {}}
+	heard := h.Open("alice", "web", time.Time{}, sinks[0])
+	expiring := h.Open("bob", "web", expiry, sinks[1])
+	silent := h.Open("carol", "web", time.Time{}, sinks[2])
+	for _, c := range []*Client{heard, expiring, silent} {
+		if err := h.SetOnline(ctx, c, "web"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wrote := store.updates.Load()
+	clock.Advance(iv / 2)
+	h.Touch(heard)
+	h.Touch(expiring)
+	touched := clock.Now()
+	clock.Advance(iv / 2)
+	h.Tick(ctx) // all three are due
+	checkAt := func(c *Client, want time.Time) {
+		t.Helper()
+		h.live.mu.Lock()
+		got, ok := h.live.q.At(c)
+		h.live.mu.Unlock()
+		if !ok || !got.Equal(want) {
+			t.Errorf("%s's next check at %v (queued %v), want %v", c.UserID, got, ok, want)
+		}
+	}
+	checkAt(heard, touched.Add(iv))
+	checkAt(expiring, expiry)
+	checkAt(silent, clock.Now().Add(h.pongCheck()))
+	if sinks[0].n != 0 || sinks[1].n != 0 || sinks[2].n != 1 {
+		t.Errorf("pings: heard %d, expiring %d, silent %d; want 0, 0, 1", sinks[0].n, sinks[1].n, sinks[2].n)
+	}
+	if n := store.updates.Load() - wrote; n != 0 {
+		t.Errorf("%d store writes for connections that changed nothing", n)
+	}
+}

@@ -35,13 +35,61 @@ func (l *liveness) remove(c *Client) {
 	l.mu.Unlock()
 }
 
-// checkLiveness handles every connection whose check is due at now.
+// checkLiveness handles every connection whose check is due at now. A
+// connection heard from within the interval, whose token holds and whose
+// session needs no write, is only put back for its next check, here:
+// that is most connections, with node leases, and starting a goroutine
+// for each was most of what looking at them cost. The others (a ping, an
+// end, a close, a store write) go to checkClient, in parallel.
 func (h *Hub) checkLiveness(ctx context.Context, now time.Time) {
 	h.live.mu.Lock()
 	due := h.live.q.PopDue(now, 0, h.live.buf[:0])
 	h.live.buf = due[:0]
 	h.live.mu.Unlock()
-	parallel(len(due), func(i int) { h.checkClient(ctx, due[i], now) })
+	rest := due[:0]
+	for _, c := range due {
+		if next, ok := h.quiet(c, now); ok {
+			h.live.schedule(c, next)
+		} else {
+			rest = append(rest, c)
+		}
+	}
+	parallel(len(rest), func(i int) { h.checkClient(ctx, rest[i], now) })
+}
+
+// quiet reports when c is next due if its check at now has nothing to do
+// but that: heard from within the interval, its token valid, no write owed.
+func (h *Hub) quiet(c *Client, now time.Time) (time.Time, bool) {
+	signNS := c.lastSign.Load()
+	last := time.Unix(0, signNS)
+	if now.Sub(last) >= h.cfg.HeartbeatInterval {
+		return time.Time{}, false
+	}
+	if exp := c.expires.Load(); exp != 0 && now.UnixNano() >= exp {
+		return time.Time{}, false
+	}
+	c.mu.Lock()
+	owed := h.refreshOwed(c, signNS)
+	c.mu.Unlock()
+	if owed {
+		return time.Time{}, false
+	}
+	return c.beforeExpiry(last.Add(h.cfg.HeartbeatInterval)), true
+}
+
+// refreshOwed reports whether c's session record is to be written with the
+// sign of life signNS: without node leases whenever it moved; with them
+// only when Reassert asked (touched reset). c.mu is held.
+func (h *Hub) refreshOwed(c *Client, signNS int64) bool {
+	return c.session && !c.closed && signNS != c.touched && (!h.leased() || c.touched == 0)
+}
+
+// beforeExpiry is next, or the credential's expiry if that comes first.
+func (c *Client) beforeExpiry(next time.Time) time.Time {
+	if exp := c.expires.Load(); exp != 0 && exp < next.UnixNano() {
+		return time.Unix(0, exp)
+	}
+	return next
 }
 
 // tickParallelism bounds the store calls one tick makes at once. With a
@@ -102,9 +150,7 @@ func (h *Hub) checkClient(ctx context.Context, c *Client, now time.Time) {
 		}
 	}
 	c.mu.Lock()
-	// With node leases a session's record is not refreshed: only looked
-	// at when Reassert asks (touched reset).
-	refresh := c.session && !c.closed && signNS != c.touched && (!h.leased() || c.touched == 0)
+	refresh := h.refreshOwed(c, signNS)
 	if refresh {
 		c.touched = signNS
 	}
@@ -112,10 +158,7 @@ func (h *Hub) checkClient(ctx context.Context, c *Client, now time.Time) {
 	if refresh {
 		h.refresh(ctx, c, last)
 	}
-	if exp := c.expires.Load(); exp != 0 && exp < next.UnixNano() {
-		next = time.Unix(0, exp)
-	}
-	h.live.schedule(c, next)
+	h.live.schedule(c, c.beforeExpiry(next))
 }
 
 // storedExpiry is the expiry a session's record carries when its last

@@ -39,39 +39,46 @@ type modelInput struct {
 // modelCosts are the measured unit costs (model_constants.go); tests give
 // their own.
 type modelCosts struct {
-	RedisCommandsPerNodeSecond    float64
-	RedisCommandsPerSessionSecond float64
-	RedisUsecPerCommand           float64
-	RedisBytesPerCommand          float64
-	RedisMemoryPerSession         float64
-	RedisCommandsPerChange        float64
-	NodeBaseRSS                   float64
-	NodeRSSPerSession             float64 // with 10 subscriptions
-	NodeRSSPerSubscription        float64
-	NodeCPUPerSession             float64 // cores
-	NodeCPUPerDelivery            float64 // seconds
-	UpdateFrameBytes              float64
-	HeartbeatFrameBytes           float64
-	BoltPageWritesPerSessionMin   float64
+	// RedisCommandsPerDeploymentSecond is what the deployment costs Redis
+	// whatever its nodes and sessions: work the live nodes share out among
+	// themselves, so that it does not grow with their number.
+	RedisCommandsPerDeploymentSecond float64
+	RedisCommandsPerNodeSecond       float64
+	RedisCommandsPerSessionSecond    float64
+	RedisUsecPerCommand              float64
+	RedisBytesPerCommand             float64
+	RedisMemoryPerSession            float64
+	RedisCommandsPerChange           float64
+	NodeBaseRSS                      float64
+	NodeRSSPerSession                float64 // with 10 subscriptions
+	NodeRSSPerSubscription           float64
+	NodeCPUPerSession                float64 // cores
+	NodeCPUPerDelivery               float64 // seconds
+	UpdateFrameBytes                 float64
+	HeartbeatFrameBytes              float64
+	BoltPageWritesPerSessionMin      float64
+	BoltPageWritesPerNodeSecond      float64
 }
 
 // measuredCosts are the constants of model_constants.go, for a deployment
 // on Redis (several nodes share their state there).
 var measuredCosts = modelCosts{
-	RedisCommandsPerNodeSecond:    redisCommandsPerNodeSecond,
-	RedisCommandsPerSessionSecond: redisCommandsPerSessionSecond,
-	RedisUsecPerCommand:           redisUsecPerCommand,
-	RedisBytesPerCommand:          redisBytesPerCommand,
-	RedisMemoryPerSession:         redisMemoryPerSession,
-	RedisCommandsPerChange:        redisCommandsPerChange,
-	NodeBaseRSS:                   nodeBaseRSS,
-	NodeRSSPerSession:             nodeRSSPerSessionRedis,
-	NodeRSSPerSubscription:        nodeRSSPerSubscription,
-	NodeCPUPerSession:             nodeCPUPerSession,
-	NodeCPUPerDelivery:            nodeCPUPerDelivery,
-	UpdateFrameBytes:              updateFrameBytes,
-	HeartbeatFrameBytes:           heartbeatFrameBytes,
-	BoltPageWritesPerSessionMin:   boltPageWritesPerSessionMinute,
+	RedisCommandsPerDeploymentSecond: redisCommandsPerDeploymentSecond,
+	RedisCommandsPerNodeSecond:       redisCommandsPerNodeSecond,
+	RedisCommandsPerSessionSecond:    redisCommandsPerSessionSecond,
+	RedisUsecPerCommand:              redisUsecPerCommand,
+	RedisBytesPerCommand:             redisBytesPerCommand,
+	RedisMemoryPerSession:            redisMemoryPerSession,
+	RedisCommandsPerChange:           redisCommandsPerChange,
+	NodeBaseRSS:                      nodeBaseRSS,
+	NodeRSSPerSession:                nodeRSSPerSessionRedis,
+	NodeRSSPerSubscription:           nodeRSSPerSubscription,
+	NodeCPUPerSession:                nodeCPUPerSession,
+	NodeCPUPerDelivery:               nodeCPUPerDelivery,
+	UpdateFrameBytes:                 updateFrameBytes,
+	HeartbeatFrameBytes:              heartbeatFrameBytes,
+	BoltPageWritesPerSessionMin:      boltPageWritesPerSessionMinute,
+	BoltPageWritesPerNodeSecond:      boltPageWritesPerNodeSecond,
 }
 
 // measuredSubscriptions is the subscriptions per session the memory and
@@ -142,7 +149,7 @@ func predict(in modelInput, c modelCosts) modelOutput {
 	o.Nodes = int(min(nodes, math.MaxInt32))
 	o.NodeMemory = c.NodeBaseRSS + o.Sessions/nodes*perSession
 	o.NodeCPU = cpu / nodes
-	o.StoreCommands = nodes*c.RedisCommandsPerNodeSecond + o.Sessions*c.RedisCommandsPerSessionSecond + o.ChangesPerSecond*c.RedisCommandsPerChange
+	o.StoreCommands = c.redisCommands(nodes, o.Sessions, o.ChangesPerSecond)
 
 	o.RedisCores = o.StoreCommands * c.RedisUsecPerCommand / 1e6
 	o.RedisMemory = o.Sessions * c.RedisMemoryPerSession
@@ -152,8 +159,15 @@ func predict(in modelInput, c modelCosts) modelOutput {
 
 	o.ClientNetwork = o.Sessions*c.HeartbeatFrameBytes/in.HeartbeatInterval + o.DeliveriesPerSec*c.UpdateFrameBytes
 	o.RedisNetwork = o.StoreCommands * c.RedisBytesPerCommand
-	o.BoltPageWrites = o.Sessions * c.BoltPageWritesPerSessionMin / 60
+	o.BoltPageWrites = c.BoltPageWritesPerNodeSecond + o.Sessions*c.BoltPageWritesPerSessionMin/60
 	return o
+}
+
+// redisCommands is the store commands per second of a deployment of n
+// nodes holding s sessions with ch changes a second; the capacity check
+// predicts a measured run with the same sum.
+func (c modelCosts) redisCommands(n, s, ch float64) float64 {
+	return c.RedisCommandsPerDeploymentSecond + n*c.RedisCommandsPerNodeSecond + s*c.RedisCommandsPerSessionSecond + ch*c.RedisCommandsPerChange
 }
 
 func defaultModelInput() modelInput {

@@ -42,7 +42,7 @@ func modelChecks(reps []*report, c modelCosts, nodes, conns, subs int, changesPe
 	}
 	perSession := c.NodeRSSPerSession + float64(subs-measuredSubscriptions)*c.NodeRSSPerSubscription
 	return []modelCheck{
-		{"Redis commands/s", float64(nodes)*c.RedisCommandsPerNodeSecond + float64(conns)*c.RedisCommandsPerSessionSecond + changesPerSec*c.RedisCommandsPerChange, med("redis_commands_per_s")},
+		{"Redis commands/s", c.redisCommands(float64(nodes), float64(conns), changesPerSec), med("redis_commands_per_s")},
 		{"resident memory per node (B)", c.NodeBaseRSS + float64(conns)/float64(nodes)*perSession, med("server_rss_after_per_node")},
 	}
 }
