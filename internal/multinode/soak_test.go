@@ -39,14 +39,22 @@ func soakDuration(t *testing.T) time.Duration {
 	return d
 }
 
+// soakTimings are a production node's timings, scaled down a little so
+// that the end of the load's sessions comes soon: the fault tests' short
+// TTL (2 s) would take a client that a loaded machine keeps from answering
+// a ping for two seconds for a dead one, which is not what a soak looks for.
+var soakTimings = []string{"--heartbeat-interval", "5s", "--heartbeat-ttl", "15s", "--offline-grace", "5s"}
+
+const soakTTL = 15 * time.Second
+
 // TestSoakOneNode runs the mixed workload on one node on the embedded
 // store, restarting it (SIGTERM) a third of the way through.
 func TestSoakOneNode(t *testing.T) {
 	d := soakDuration(t)
 	dataDir := t.TempDir()
-	nodes := []*node{startNode(t, "bolt", "", "--data-dir", dataDir)}
+	nodes := []*node{startNode(t, "bolt", "", append(soakTimings, "--data-dir", dataDir)...)}
 	soak(t, d, nodes, func(i int, addr string) *node {
-		return startNode(t, "bolt-again", "", "--data-dir", dataDir, "--addr", addr)
+		return startNode(t, "bolt-again", "", append(soakTimings, "--data-dir", dataDir, "--addr", addr)...)
 	})
 }
 
@@ -57,10 +65,10 @@ func TestSoakThreeNodes(t *testing.T) {
 	url := sharedCluster(t).URL()
 	var nodes []*node
 	for i := range 3 {
-		nodes = append(nodes, startNode(t, fmt.Sprintf("n%d", i), url))
+		nodes = append(nodes, startNode(t, fmt.Sprintf("n%d", i), url, soakTimings...))
 	}
 	soak(t, d, nodes, func(i int, addr string) *node {
-		return startNode(t, fmt.Sprintf("n%d-again", i), url, "--addr", addr)
+		return startNode(t, fmt.Sprintf("n%d-again", i), url, append(soakTimings, "--addr", addr)...)
 	})
 }
 
@@ -172,7 +180,7 @@ func soak(t *testing.T, d time.Duration, nodes []*node, restart func(i int, addr
 	warm := &soakLoad{errs: map[string]int{}}
 	runLoad(min(d/10, 30*time.Second), warm, pick, 1000, nil)
 	warm.check(t, "the warm-up")
-	time.Sleep(2 * ttl) // the warm-up's sessions end
+	time.Sleep(soakTTL) // the warm-up's sessions end (their grace, 5 s)
 	base := make([]usage, len(nodes))
 	for i, n := range nodes {
 		base[i] = measure(t, n)
@@ -294,6 +302,9 @@ func soakSession(ctx context.Context, load *soakLoad, r *rand.Rand, c *client.Co
 		defer cancel()
 		err := f(opctx)
 		if err != nil && ctx.Err() == nil {
+			if code := c.CloseStatus(); !isReply(err) && code > 0 {
+				kind = fmt.Sprintf("%s (the server closed the connection with %d)", kind, code)
+			}
 			load.fail(kind, err)
 			return !errors.Is(err, context.DeadlineExceeded) && isReply(err)
 		}
