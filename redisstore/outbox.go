@@ -49,6 +49,11 @@ const OutboxStreamCap = 10000
 // stream that does not exist.
 const outboxSweep = 2 * time.Second
 
+// outboxReadWindow is the shortest time between two reads of the streams a
+// node wrote to: the writes of a burst, each waking the engine, are read
+// together instead of one script round trip each.
+const outboxReadWindow = 10 * time.Millisecond
+
 // DefaultTakeover is how long the events a node was handed stay its own
 // once it stops touching them (it touches them every third of it): long
 // enough that a live node's pause does not make another send them again,
@@ -97,6 +102,8 @@ type outTarget struct {
 	active    map[uint16]bool     // streams that had events at the last read
 	dirty     map[uint16]bool     // streams this node wrote to since
 	lastSweep time.Time
+	lastRead  time.Time
+	rearmed   bool // a wake is scheduled for the end of the read window
 }
 
 type outEntry struct {
@@ -281,7 +288,25 @@ func (ob *Outbox) Pending(ctx context.Context, target string, max int) ([]webhoo
 		return out, nil
 	}
 	var slots []int
-	if now := time.Now(); now.Sub(t.lastSweep) >= outboxSweep {
+	now := time.Now()
+	if wait := outboxReadWindow - now.Sub(t.lastRead); wait > 0 && now.Sub(t.lastSweep) < outboxSweep {
+		if !t.rearmed {
+			t.rearmed = true
+			time.AfterFunc(wait, func() {
+				t.mu.Lock()
+				t.rearmed = false
+				t.mu.Unlock()
+				select {
+				case t.wake <- struct{}{}:
+				default:
+				}
+			})
+		}
+		t.mu.Unlock()
+		return nil, nil
+	}
+	t.lastRead = now
+	if now.Sub(t.lastSweep) >= outboxSweep {
 		t.lastSweep = now
 		for s := range slotCount {
 			if ob.polled(s) || t.active[uint16(s)] || t.dirty[uint16(s)] {
