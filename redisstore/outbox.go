@@ -359,7 +359,11 @@ func (ob *Outbox) Pending(ctx context.Context, target string, max int) ([]webhoo
 		if len(reply) > 1 {
 			entries, _ = reply[1].ToArray()
 		}
-		if code == 0 || (code == 1 && len(entries) == 0) {
+		// A stream another node holds is left to it (it reads on while it
+		// has entries) and to the sweep, which takes it over if that node
+		// went silent: reading it again at every wake would cost a script
+		// per held stream each time.
+		if code == 0 || len(entries) == 0 {
 			delete(t.active, slot)
 			continue
 		}
