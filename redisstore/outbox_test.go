@@ -279,3 +279,44 @@ func TestOutboxNodeProcess(t *testing.T) {
 	fmt.Println("ready")
 	time.Sleep(time.Minute)
 }
+
+// With two URLs an entry stays until both groups acknowledged it: a
+// receiver that is behind still gets every event.
+func TestOutboxEntryKeptUntilEveryURLAcknowledged(t *testing.T) {
+	for name, url := range redisURLs(t) {
+		t.Run(name, func(t *testing.T) {
+			b := openNodes(t, url, 1, nil)[0]
+			const other = "http://other.test/hook"
+			ob := b.Store.EnableOutbox([]string{hookURL, other}, 0)
+			writeEvent(t, b.Store, "alice", 1)
+			stream := b.l.outboxKey(Slot(b.l.userKey("alice")))
+			length := func() int64 {
+				n, err := b.client.Do(context.Background(), b.client.B().Xlen().Key(stream).Build()).AsInt64()
+				if err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+			if got := drain(t, ob, 1, true, 5*time.Second); len(got) != 1 {
+				t.Fatalf("first URL got %d events, want 1", len(got))
+			}
+			if n := length(); n != 1 {
+				t.Fatalf("stream length %d after one URL's ack, want 1", n)
+			}
+			evs, err := ob.Pending(context.Background(), other, 10)
+			for deadline := time.Now().Add(5 * time.Second); len(evs) == 0 && err == nil && time.Now().Before(deadline); {
+				time.Sleep(20 * time.Millisecond)
+				evs, err = ob.Pending(context.Background(), other, 10)
+			}
+			if err != nil || len(evs) != 1 || evs[0].UserID != "alice" {
+				t.Fatalf("second URL got %+v, %v", evs, err)
+			}
+			if err := ob.Ack(context.Background(), other, []string{evs[0].ID}); err != nil {
+				t.Fatal(err)
+			}
+			if n := length(); n != 0 {
+				t.Fatalf("stream length %d after both acks, want 0", n)
+			}
+		})
+	}
+}
