@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -246,7 +245,7 @@ func (ob *Outbox) write(tx *bolt.Tx, evs []outEvent, acks []outAck) (map[string]
 			if binary.BigEndian.Uint64(k) > q.handed {
 				lost[t].unhandled++
 			}
-			if ev, err := decodeOutEvent(v); err == nil {
+			if ev, err := webhook.DecodeStored(v); err == nil {
 				lost[t].evs = append(lost[t].evs, ev)
 			}
 			if err := c.Delete(); err != nil {
@@ -285,24 +284,6 @@ func (ob *Outbox) committed(n int, lost map[string]*dropReport) {
 	}
 }
 
-// decodeOutEvent reads what delivery needs of a stored event; the rest
-// stays in Raw, sent as it was written.
-func decodeOutEvent(v []byte) (webhook.Event, error) {
-	var ev webhook.Event
-	var head struct {
-		ID     string       `json:"id"`
-		Type   webhook.Type `json:"type"`
-		TimeMS int64        `json:"time_ms"`
-		UserID string       `json:"user_id"`
-		Room   string       `json:"room"`
-	}
-	if err := json.Unmarshal(v, &head); err != nil {
-		return ev, err
-	}
-	ev = webhook.Event{ID: head.ID, Type: head.Type, TimeMS: head.TimeMS, UserID: head.UserID, Room: head.Room, Raw: bytes.Clone(v)}
-	return ev, nil
-}
-
 // Pending returns up to n of target's committed events not handed out
 // since the store opened, oldest first: after a restart every
 // unacknowledged event is handed out again.
@@ -321,7 +302,7 @@ func (ob *Outbox) Pending(_ context.Context, target string, n int) ([]webhook.Ev
 		c := tx.Bucket(outName(target)).Cursor()
 		for k, v := c.Seek(outKey(from)); k != nil && len(out) < n; k, v = c.Next() {
 			last = binary.BigEndian.Uint64(k)
-			ev, err := decodeOutEvent(v)
+			ev, err := webhook.DecodeStored(v)
 			if err != nil {
 				// Never written so by this program: skipped, kept for
 				// inspection, and said.

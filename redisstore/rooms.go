@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -26,6 +27,7 @@ type Rooms struct {
 	b      *Backend
 	client rueidis.Client
 	l      *layout
+	ob     atomic.Pointer[Outbox]
 }
 
 var _ hub.RoomStore = (*Rooms)(nil)

@@ -72,8 +72,10 @@ func noScript(err error) bool {
 // hold, instead of at 1. On a conflict the script returns the current
 // record, so the caller retries without another read.
 //
-// KEYS[1] user key. ARGV: expected revision, state JSON, version delta,
-// hidden-version offset within the delta (0: unchanged).
+// KEYS[1] user key, KEYS[2] (with events) the outbox stream of its slot.
+// ARGV: expected revision, state JSON, version delta, hidden-version
+// offset within the delta (0: unchanged), then the stream's length cap and
+// the change's webhook events (JSON), appended in the same script.
 // Reply: {1, false, rev, v, hv} written; {0, s, rev, v, hv} conflict.
 var casScript = newScript(`
 local f = redis.call('HMGET', KEYS[1], 's', 'r', 'v', 'hv')
@@ -93,6 +95,7 @@ if dv > 0 then
   v = nv
 end
 redis.call('HSET', KEYS[1], 's', ARGV[2], 'r', rev + 1, 'v', string.format('%d', v), 'hv', string.format('%d', hv))
+for i = 6, #ARGV do redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'e', ARGV[i]) end
 return {1, false, rev + 1, v, hv}
 `)
 

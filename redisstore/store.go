@@ -12,6 +12,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/webhook"
 )
 
 // Store is the hub.Store on Redis. Each user is one hash, {u:<id>}, with
@@ -33,6 +34,9 @@ type Store struct {
 	// rank is this node's place among the live nodes (high 32 bits) and
 	// their number (low 32), from its last lease renewal: zero until then.
 	rank atomic.Int64
+
+	// ob, once webhooks are enabled, receives the events of UpdateWithEvents.
+	ob atomic.Pointer[Outbox]
 }
 
 func newStore(b *Backend) *Store {
@@ -80,6 +84,13 @@ func encode(st *presence.UserState) string {
 // the record, and the exact value after it; an index entry that is early
 // only makes a reaper settle the user for nothing and rewrite the entry.
 func (s *Store) Update(ctx context.Context, userID string, fn func(st *presence.UserState) error) (presence.UserState, error) {
+	return s.update(ctx, userID, func(st *presence.UserState) ([]webhook.Event, error) { return nil, fn(st) })
+}
+
+// update is Update for a change that may cause webhook events: fn returns
+// them, and the script that writes the record appends them to the outbox
+// stream of the record's slot, so both are written or neither.
+func (s *Store) update(ctx context.Context, userID string, fn func(st *presence.UserState) ([]webhook.Event, error)) (presence.UserState, error) {
 	ctx, cancel := s.b.opContext(ctx)
 	defer cancel()
 	key := s.l.userKey(userID)
@@ -96,7 +107,8 @@ func (s *Store) Update(ctx context.Context, userID string, fn func(st *presence.
 		before := encode(&st)
 		oldDeadline := st.Deadline
 		nodesBefore := nodeSet(&st)
-		if err := fn(&st); err != nil {
+		evs, err := fn(&st)
+		if err != nil {
 			return presence.UserState{}, err
 		}
 		nodesAfter := nodeSet(&st)
@@ -125,10 +137,14 @@ func (s *Store) Update(ctx context.Context, userID string, fn func(st *presence.
 			}
 			hoff = st.HiddenV - rec.v
 		}
-		res, err := casScript.run(ctx, s.client, []string{key}, []string{
+		keys, args := []string{key}, []string{
 			strconv.FormatInt(rec.rev, 10), after,
 			strconv.FormatUint(st.Version-rec.v, 10), strconv.FormatUint(hoff, 10),
-		}).ToArray()
+		}
+		if len(evs) > 0 {
+			keys, args = s.withEvents(key, keys, args, evs)
+		}
+		res, err := casScript.run(ctx, s.client, keys, args).ToArray()
 		if err != nil {
 			return presence.UserState{}, unavailable("update", err)
 		}

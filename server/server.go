@@ -353,7 +353,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.hub.Close()
 	if s.wh.engine != nil {
 		if derr := s.wh.engine.Drain(ctx); derr != nil && s.wh.durable != nil {
-			s.log.Info("webhook events not delivered yet stay in the data file for the next start", "err", derr)
+			s.log.Info("webhook events not delivered yet stay in the durable outbox for the next start or another node", "err", derr)
 		} else if derr != nil {
 			s.log.Warn("webhook events left undelivered at shutdown", "err", derr)
 		}

@@ -20,10 +20,10 @@ import (
 // It wraps the stores rather than the hub because the before and after it
 // needs are the ones the store committed (a write may run its function
 // again on a concurrent change). On a store that keeps the outbox itself
-// (eventStore: the embedded database) a user's events are committed in
-// the same transaction as the change; elsewhere they are added to the
-// in-memory outbox right after the commit, and a crash between the two
-// loses them.
+// (eventStore: the embedded database, Redis) a user's events are
+// committed in the same transaction or script as the change; elsewhere
+// they are added to the in-memory outbox right after the commit, and a
+// crash between the two loses them.
 type transitions struct {
 	// add queues events; nil when no webhook is configured.
 	add func(evs ...webhook.Event)
@@ -59,7 +59,8 @@ func (t *transitions) lock(locks *[lockStripes]sync.Mutex, key string) *sync.Mut
 }
 
 // eventStore is a store that keeps the webhook outbox itself, so that a
-// change and its events are one atomic write (boltstore.Store).
+// change and its events are one atomic write (boltstore.Store,
+// redisstore.Store).
 type eventStore interface {
 	UpdateWithEvents(ctx context.Context, userID string, fn func(st *presence.UserState) ([]webhook.Event, error)) (presence.UserState, error)
 }

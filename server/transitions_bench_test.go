@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -9,15 +10,18 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/presenced/presenced/boltstore"
 	"github.com/presenced/presenced/hub"
+	"github.com/presenced/presenced/internal/redistest"
 	"github.com/presenced/presenced/localbus"
 	"github.com/presenced/presenced/memstore"
 	"github.com/presenced/presenced/metrics"
+	"github.com/presenced/presenced/redisstore"
 	"github.com/presenced/presenced/webhook"
 )
 
@@ -31,9 +35,10 @@ func (nopSink) Close(int, string)      {}
 // user (a session opened, then ended at once): plain, with the session
 // counters, and with every event queued and delivered to a local receiver;
 // on the in-memory store, where what the webhook path adds is not hidden
-// by disk writes, and on the embedded database a single node runs on.
+// by disk writes, on the embedded database a single node runs on, and on
+// a Redis server started for it (events in its streams).
 func BenchmarkTransition(b *testing.B) {
-	for _, name := range []string{"memory/plain", "memory/counters", "memory/webhooks", "bolt/plain", "bolt/webhooks"} {
+	for _, name := range []string{"memory/plain", "memory/counters", "memory/webhooks", "bolt/plain", "bolt/webhooks", "redis/plain", "redis/webhooks"} {
 		b.Run(name, func(b *testing.B) {
 			kind, mode, _ := strings.Cut(name, "/")
 			wh := &webhooks{}
@@ -46,10 +51,26 @@ func BenchmarkTransition(b *testing.B) {
 				defer db.Close()
 				store = db
 			}
+			if kind == "redis" {
+				redistest.Require(b)
+				srv, err := redistest.NewServer(b.TempDir())
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer srv.Kill()
+				be, err := redisstore.Open(redisstore.Config{URL: srv.URL(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer be.Close()
+				store = be.Store
+			}
+			var delivered atomic.Int64
 			if mode != "plain" {
 				if mode == "webhooks" {
 					rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-						_, _ = io.Copy(io.Discard, r.Body)
+						body, _ := io.ReadAll(r.Body)
+						delivered.Add(int64(bytes.Count(body, []byte(`"type":`))))
 						w.WriteHeader(http.StatusNoContent)
 					}))
 					defer rcv.Close()
@@ -92,6 +113,14 @@ func BenchmarkTransition(b *testing.B) {
 				defer cancel()
 				if err := wh.engine.Drain(ctx); err != nil {
 					b.Fatal(err)
+				}
+				// A shared outbox counts only what this node holds: wait
+				// for the receiver to have every online and offline.
+				for kind == "redis" && delivered.Load() < int64(2*b.N) {
+					if ctx.Err() != nil {
+						b.Fatalf("%d events delivered, want %d", delivered.Load(), 2*b.N)
+					}
+					time.Sleep(time.Millisecond)
 				}
 			}
 			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")

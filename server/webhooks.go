@@ -13,6 +13,7 @@ import (
 	"github.com/presenced/presenced/httpapi"
 	"github.com/presenced/presenced/hub"
 	"github.com/presenced/presenced/metrics"
+	"github.com/presenced/presenced/redisstore"
 	"github.com/presenced/presenced/webhook"
 )
 
@@ -49,8 +50,8 @@ type webhooks struct {
 }
 
 // openWebhooks checks the configuration and builds the engine (not yet
-// started). On the embedded database the outbox is in its file; elsewhere
-// it is in memory.
+// started). On the embedded database the outbox is in its file, on Redis
+// in streams beside the records; elsewhere it is in memory.
 func openWebhooks(c *WebhookConfig, m *metrics.Webhooks, log *slog.Logger, store hub.Store) (*webhooks, error) {
 	if len(c.URLs) == 0 {
 		if c.Secret != "" || c.SecretFile != "" || c.Events != "" {
@@ -83,6 +84,15 @@ func openWebhooks(c *WebhookConfig, m *metrics.Webhooks, log *slog.Logger, store
 		w.add = func(evs ...webhook.Event) {
 			if err := db.AddEvents(evs...); err != nil {
 				log.Warn("room webhook events not written yet; they go with the next write", "err", err)
+			}
+		}
+	} else if rs, ok := store.(*redisstore.Store); ok {
+		// A user's events are appended to a stream by the script that
+		// writes the record; a room's right after the room's script.
+		outbox, w.durable = rs.EnableOutbox(c.URLs, 0), rs
+		w.add = func(evs ...webhook.Event) {
+			if err := rs.AddRoomEvents(context.Background(), evs...); err != nil {
+				log.Warn("room webhook events lost: Redis did not take them", "err", err, "events", len(evs))
 			}
 		}
 	} else {

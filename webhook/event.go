@@ -9,6 +9,8 @@
 package webhook
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -102,6 +104,23 @@ func (e *Event) AppendJSON(b []byte) []byte {
 		b = e.Presence.AppendJSON(b)
 	}
 	return append(b, '}')
+}
+
+// DecodeStored reads what delivery needs of an event an outbox stored as
+// AppendJSON wrote it; the rest stays in Raw, sent as it was written,
+// without decoding its presence.
+func DecodeStored(v []byte) (Event, error) {
+	var head struct {
+		ID     string `json:"id"`
+		Type   Type   `json:"type"`
+		TimeMS int64  `json:"time_ms"`
+		UserID string `json:"user_id"`
+		Room   string `json:"room"`
+	}
+	if err := json.Unmarshal(v, &head); err != nil {
+		return Event{}, err
+	}
+	return Event{ID: head.ID, Type: head.Type, TimeMS: head.TimeMS, UserID: head.UserID, Room: head.Room, Raw: bytes.Clone(v)}, nil
 }
 
 // Time returns when the event happened.

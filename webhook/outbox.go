@@ -49,8 +49,8 @@ const DefaultMemoryLimit = 100000
 // Memory is an Outbox in this process's memory. It is NOT durable: the
 // events waiting in it are lost when the process stops, and each node of
 // a cluster delivers the events of the changes it made itself. It serves
-// single-process use and tests until events are written with the changes
-// that cause them. It is safe for concurrent use.
+// the stores that keep no outbox (the in-memory one) and tests. It is
+// safe for concurrent use.
 type Memory struct {
 	mu     sync.Mutex
 	queues map[string]*memQueue

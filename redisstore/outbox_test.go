@@ -1,0 +1,322 @@
+package redisstore
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/webhook"
+)
+
+const hookURL = "http://receiver.test/hook"
+
+// writeEvent changes userID's record and returns one event whose TimeMS
+// is seq, so that readers can check the order.
+func writeEvent(t testing.TB, s *Store, userID string, seq int64) {
+	t.Helper()
+	_, err := s.UpdateWithEvents(context.Background(), userID, func(st *presence.UserState) ([]webhook.Event, error) {
+		st.CustomStatus = "s" + strconv.FormatInt(seq, 10)
+		st.Version++
+		evs := []webhook.Event{{Type: webhook.UserStatus, UserID: userID, TimeMS: seq}}
+		return evs, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// drain reads ob until want events came or the deadline passes,
+// acknowledging them unless ack is false.
+func drain(t testing.TB, ob *Outbox, want int, ack bool, within time.Duration) []webhook.Event {
+	t.Helper()
+	var got []webhook.Event
+	deadline := time.Now().Add(within)
+	for len(got) < want && time.Now().Before(deadline) {
+		evs, err := ob.Pending(context.Background(), hookURL, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, evs...)
+		if ack && len(evs) > 0 {
+			ids := make([]string, len(evs))
+			for i := range evs {
+				ids[i] = evs[i].ID
+			}
+			if err := ob.Ack(context.Background(), hookURL, ids); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if len(evs) == 0 {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	return got
+}
+
+func TestOutboxWrittenWithTheChange(t *testing.T) {
+	for name, url := range redisURLs(t) {
+		t.Run(name, func(t *testing.T) {
+			b := openNodes(t, url, 1, nil)[0]
+			ob := b.Store.EnableOutbox([]string{hookURL}, 0)
+			writeEvent(t, b.Store, "alice", 1)
+			refused := errors.New("refused")
+			_, err := b.Store.UpdateWithEvents(context.Background(), "bob", func(st *presence.UserState) ([]webhook.Event, error) {
+				st.CustomStatus = "x"
+				st.Version++
+				return []webhook.Event{{Type: webhook.UserStatus, UserID: "bob", TimeMS: 2}}, refused
+			})
+			if !errors.Is(err, refused) {
+				t.Fatalf("refused change: %v", err)
+			}
+			got := drain(t, ob, 1, true, 5*time.Second)
+			if len(got) != 1 || got[0].UserID != "alice" || got[0].Type != webhook.UserStatus || got[0].ID == "" {
+				t.Fatalf("got %+v, want alice's one event", got)
+			}
+			if !strings.Contains(string(got[0].AppendJSON(nil)), `"id":"`+got[0].ID+`"`) {
+				t.Fatalf("event JSON %s lacks its id", got[0].Raw)
+			}
+			// Nothing more, through a full sweep: bob's refused change wrote
+			// no event.
+			if more := drain(t, ob, 1, true, 2*outboxSweep); len(more) != 0 {
+				t.Fatalf("events of a refused change: %+v", more)
+			}
+			// Acknowledged by the only group: deleted.
+			n, err := b.client.Do(context.Background(), b.client.B().Xlen().Key(b.l.outboxKey(Slot(b.l.userKey("alice")))).Build()).AsInt64()
+			if err != nil || n != 0 {
+				t.Fatalf("stream length after ack %d, %v; want 0", n, err)
+			}
+		})
+	}
+}
+
+func TestOutboxOncePerClusterInOrder(t *testing.T) {
+	for name, url := range redisURLs(t) {
+		t.Run(name, func(t *testing.T) {
+			nodes := openNodes(t, url, 3, nil)
+			obs := make([]*Outbox, len(nodes))
+			for i, b := range nodes {
+				obs[i] = b.Store.EnableOutbox([]string{hookURL}, 0)
+			}
+			const users, per = 20, 15
+			var mu sync.Mutex
+			seen := map[string]int{}   // event id → node
+			last := map[string]int64{} // user → last seq seen
+			done := make(chan struct{})
+			var wg sync.WaitGroup
+			errs := make(chan string, 100)
+			for i, ob := range obs {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for {
+						select {
+						case <-done:
+							return
+						default:
+						}
+						evs, err := ob.Pending(context.Background(), hookURL, 10)
+						if err != nil {
+							errs <- err.Error()
+							return
+						}
+						mu.Lock()
+						ids := make([]string, 0, len(evs))
+						for _, ev := range evs {
+							if n, dup := seen[ev.ID]; dup {
+								errs <- fmt.Sprintf("event %s handed to node %d and node %d", ev.ID, n, i)
+							}
+							seen[ev.ID] = i
+							if ev.TimeMS <= last[ev.UserID] {
+								errs <- fmt.Sprintf("user %s: event %d after %d", ev.UserID, ev.TimeMS, last[ev.UserID])
+							}
+							last[ev.UserID] = ev.TimeMS
+							ids = append(ids, ev.ID)
+						}
+						mu.Unlock()
+						if err := ob.Ack(context.Background(), hookURL, ids); err != nil {
+							errs <- err.Error()
+							return
+						}
+						if len(evs) == 0 {
+							time.Sleep(10 * time.Millisecond)
+						}
+					}
+				}()
+			}
+			for seq := int64(1); seq <= per; seq++ {
+				for u := range users {
+					writeEvent(t, nodes[(u+int(seq))%3].Store, "u"+strconv.Itoa(u), seq)
+				}
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				mu.Lock()
+				n := len(seen)
+				mu.Unlock()
+				if n == users*per || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			close(done)
+			wg.Wait()
+			close(errs)
+			for e := range errs {
+				t.Error(e)
+			}
+			by := map[int]int{}
+			for _, n := range seen {
+				by[n]++
+			}
+			if len(seen) != users*per {
+				t.Fatalf("%d events delivered, want %d", len(seen), users*per)
+			}
+			t.Logf("events per node: %v", by)
+		})
+	}
+}
+
+// A node that is handed events and is killed (SIGKILL) before delivering
+// them: another node hands them out within the takeover period, in order,
+// with the same ids.
+func TestOutboxTakeoverAfterKill(t *testing.T) {
+	if os.Getenv("OUTBOX_NODE_URL") != "" {
+		return
+	}
+	const takeover = 2 * time.Second
+	for name, url := range redisURLs(t) {
+		t.Run(name, func(t *testing.T) {
+			nodes := openNodes(t, url, 1, nil)
+			b := nodes[0]
+			ob := b.Store.EnableOutbox([]string{hookURL}, takeover)
+			const n = 50
+			for seq := int64(1); seq <= n; seq++ {
+				writeEvent(t, b.Store, "u"+strconv.Itoa(int(seq%5)), seq)
+			}
+			cmd := exec.Command(os.Args[0], "-test.run=^TestOutboxNodeProcess$")
+			cmd.Env = append(os.Environ(), "OUTBOX_NODE_URL="+url, "OUTBOX_NODE_PREFIX="+b.cfg.Prefix,
+				"OUTBOX_NODE_WANT="+strconv.Itoa(n))
+			out, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmd.Stderr = os.Stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			var handed []string
+			sc := bufio.NewScanner(out)
+			for sc.Scan() {
+				if id, ok := strings.CutPrefix(sc.Text(), "handed "); ok {
+					handed = append(handed, id)
+				}
+				if sc.Text() == "ready" {
+					break
+				}
+			}
+			if len(handed) != n {
+				cmd.Process.Kill()
+				cmd.Wait()
+				t.Fatalf("the node was handed %d events, want %d", len(handed), n)
+			}
+			if err := cmd.Process.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			cmd.Wait()
+			killed := time.Now()
+			// Nothing is handed before the killed node's hold lapses.
+			if early, err := ob.Pending(context.Background(), hookURL, 100); err != nil || len(early) != 0 {
+				t.Fatalf("handed %d events at once, %v: taken from a node that may be alive", len(early), err)
+			}
+			got := drain(t, ob, n, true, takeover+5*time.Second)
+			took := time.Since(killed)
+			if len(got) != n {
+				t.Fatalf("took over %d events, want %d", len(got), n)
+			}
+			last := map[string]int64{}
+			ids := map[string]bool{}
+			for _, ev := range got {
+				if !contains(handed, ev.ID) || ids[ev.ID] {
+					t.Fatalf("event id %s: not among the killed node's, or handed twice", ev.ID)
+				}
+				ids[ev.ID] = true
+				if ev.TimeMS <= last[ev.UserID] {
+					t.Fatalf("user %s: event %d after %d", ev.UserID, ev.TimeMS, last[ev.UserID])
+				}
+				last[ev.UserID] = ev.TimeMS
+			}
+			t.Logf("%s: backlog of %d events taken over %v after the kill (takeover %v)", name, n, took.Round(time.Millisecond), takeover)
+		})
+	}
+}
+
+// TestOutboxNodeProcess is the node TestOutboxTakeoverAfterKill kills: it
+// takes every event without acknowledging any, and waits.
+func TestOutboxNodeProcess(t *testing.T) {
+	url := os.Getenv("OUTBOX_NODE_URL")
+	if url == "" {
+		t.Skip("run by TestOutboxTakeoverAfterKill")
+	}
+	want, _ := strconv.Atoi(os.Getenv("OUTBOX_NODE_WANT"))
+	b, err := Open(Config{URL: url, Prefix: os.Getenv("OUTBOX_NODE_PREFIX"), Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ob := b.Store.EnableOutbox([]string{hookURL}, 2*time.Second)
+	got := drain(t, ob, want, false, 10*time.Second)
+	for _, ev := range got {
+		fmt.Println("handed " + ev.ID)
+	}
+	fmt.Println("ready")
+	time.Sleep(time.Minute)
+}
+
+// With two URLs an entry stays until both groups acknowledged it: a
+// receiver that is behind still gets every event.
+func TestOutboxEntryKeptUntilEveryURLAcknowledged(t *testing.T) {
+	for name, url := range redisURLs(t) {
+		t.Run(name, func(t *testing.T) {
+			b := openNodes(t, url, 1, nil)[0]
+			const other = "http://other.test/hook"
+			ob := b.Store.EnableOutbox([]string{hookURL, other}, 0)
+			writeEvent(t, b.Store, "alice", 1)
+			stream := b.l.outboxKey(Slot(b.l.userKey("alice")))
+			length := func() int64 {
+				n, err := b.client.Do(context.Background(), b.client.B().Xlen().Key(stream).Build()).AsInt64()
+				if err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+			if got := drain(t, ob, 1, true, 5*time.Second); len(got) != 1 {
+				t.Fatalf("first URL got %d events, want 1", len(got))
+			}
+			if n := length(); n != 1 {
+				t.Fatalf("stream length %d after one URL's ack, want 1", n)
+			}
+			evs, err := ob.Pending(context.Background(), other, 10)
+			for deadline := time.Now().Add(5 * time.Second); len(evs) == 0 && err == nil && time.Now().Before(deadline); {
+				time.Sleep(20 * time.Millisecond)
+				evs, err = ob.Pending(context.Background(), other, 10)
+			}
+			if err != nil || len(evs) != 1 || evs[0].UserID != "alice" {
+				t.Fatalf("second URL got %+v, %v", evs, err)
+			}
+			if err := ob.Ack(context.Background(), other, []string{evs[0].ID}); err != nil {
+				t.Fatal(err)
+			}
+			if n := length(); n != 0 {
+				t.Fatalf("stream length %d after both acks, want 0", n)
+			}
+		})
+	}
+}
