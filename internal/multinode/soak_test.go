@@ -304,6 +304,8 @@ func soakSession(ctx context.Context, load *soakLoad, r *rand.Rand, c *client.Co
 		if err != nil && ctx.Err() == nil {
 			if code := c.CloseStatus(); !isReply(err) && code > 0 {
 				kind = fmt.Sprintf("%s (the server closed the connection with %d)", kind, code)
+			} else if cerr := c.Err(); !isReply(err) && cerr != nil {
+				kind = fmt.Sprintf("%s (the connection ended: %v)", kind, cerr)
 			}
 			load.fail(kind, err)
 			return !errors.Is(err, context.DeadlineExceeded) && isReply(err)
