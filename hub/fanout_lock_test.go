@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/presenced/presenced/internal/poll"
 	"github.com/presenced/presenced/presence"
 )
 
@@ -78,7 +79,7 @@ func returns(t *testing.T, done chan error, release chan struct{}, why string) {
 func gotStatus(t *testing.T, text string, rs ...*recorder) {
 	t.Helper()
 	for _, r := range rs {
-		waitFor(t, "the update", func() bool {
+		poll.Until(t, "the update", func() bool {
 			u := r.updates()
 			return len(u) == 1 && u[0].CustomStatus == text
 		})
@@ -95,7 +96,7 @@ func TestFullWriterQueueDoesNotBlockFanout(t *testing.T) {
 	ctx := context.Background()
 	stuck := &recorder{hold: make(chan struct{})}
 	h.Open("stuck", "", time.Time{}, stuck).Send([]byte(`{"type":"pong"}`))
-	waitFor(t, "the writer to block", func() bool { return stuck.holding.Load() == 1 })
+	poll.Until(t, "the writer to block", func() bool { return stuck.holding.Load() == 1 })
 
 	watchers := make([]*recorder, 10)
 	done := make(chan error, 1)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/internal/fakeclock"
+	"github.com/presenced/presenced/internal/poll"
 	"github.com/presenced/presenced/localbus"
 	"github.com/presenced/presenced/memstore"
 	"github.com/presenced/presenced/presence"
@@ -56,7 +57,7 @@ func (r *recorder) closeCode() int {
 // the code.
 func (r *recorder) waitClosed(t *testing.T, want int) {
 	t.Helper()
-	waitFor(t, "the close", func() bool { return r.closeCode() != 0 })
+	poll.Until(t, "the close", func() bool { return r.closeCode() != 0 })
 	if got := r.closeCode(); got != want {
 		t.Fatalf("connection closed with %d, want %d", got, want)
 	}
@@ -94,17 +95,6 @@ func newHub(t testing.TB, mutate func(*Config)) (*Hub, *fakeclock.Clock) {
 	return h, clock
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 func TestSlowReaderGetsOnlyTheLatestPerUser(t *testing.T) {
 	h, _ := newHub(t, nil)
 	ctx := context.Background()
@@ -115,14 +105,14 @@ func TestSlowReaderGetsOnlyTheLatestPerUser(t *testing.T) {
 	}
 	// Once the writer is stuck on the snapshot, every update behind it
 	// collapses into one.
-	waitFor(t, "the writer to block", func() bool { return slow.holding.Load() == 1 })
+	poll.Until(t, "the writer to block", func() bool { return slow.holding.Load() == 1 })
 	for _, text := range []string{"one", "two", "three", "four"} {
 		if _, err := h.SetStatus(ctx, "alice", presence.StatusChange{CustomStatus: &text}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	close(slow.hold)
-	waitFor(t, "the collapsed update", func() bool { return len(slow.updates()) >= 1 })
+	poll.Until(t, "the collapsed update", func() bool { return len(slow.updates()) >= 1 })
 	if n := len(slow.updates()); n != 1 {
 		t.Fatalf("%d updates: %+v", n, slow.updates())
 	}
@@ -152,7 +142,7 @@ func TestOverflowClosesSlowConsumerOnly(t *testing.T) {
 	}
 	// The snapshots (about 9 KB each) are one frame; the slow reader's 40
 	// updates behind its stuck snapshot pass the 8 KiB bound.
-	waitFor(t, "the fast reader's snapshot", func() bool {
+	poll.Until(t, "the fast reader's snapshot", func() bool {
 		fast.mu.Lock()
 		defer fast.mu.Unlock()
 		return len(fast.frames) == 1
@@ -162,9 +152,9 @@ func TestOverflowClosesSlowConsumerOnly(t *testing.T) {
 		if _, err := h.SetStatus(ctx, id, presence.StatusChange{CustomStatus: &text}); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "the fast reader to keep up", func() bool { return len(fast.updates()) >= i+1 })
+		poll.Until(t, "the fast reader to keep up", func() bool { return len(fast.updates()) >= i+1 })
 	}
-	waitFor(t, "the slow consumer's close", func() bool {
+	poll.Until(t, "the slow consumer's close", func() bool {
 		slow.mu.Lock()
 		defer slow.mu.Unlock()
 		return slow.closed == protocol.CloseSlowConsumer

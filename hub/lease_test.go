@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/presenced/presenced/internal/poll"
 	"github.com/presenced/presenced/memstore"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/protocol"
@@ -154,7 +155,7 @@ func TestLapsedNodesSessionsEndOnce(t *testing.T) {
 		}
 		return n
 	}
-	waitFor(t, "the watcher to see bob offline", func() bool { return offlines() > 0 })
+	poll.Until(t, "the watcher to see bob offline", func() bool { return offlines() > 0 })
 	// More ticks of both nodes (the claim ended) change nothing.
 	for range 20 {
 		sn.clock.Advance(50 * time.Millisecond)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/presenced/presenced/internal/poll"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/privacy"
 	"github.com/presenced/presenced/protocol"
@@ -103,7 +104,7 @@ func privacyModel(t *testing.T, seed uint64) {
 	before := map[string]presence.Presence{}
 	seen := map[string]int{}
 	for _, v := range viewers {
-		waitFor(t, v+"'s snapshot", func() bool { logs[v].read(); return len(logs[v].alice) == 1 })
+		poll.Until(t, v+"'s snapshot", func() bool { logs[v].read(); return len(logs[v].alice) == 1 })
 		before[v] = expected(v)
 		seen[v] = 1
 	}
@@ -179,7 +180,7 @@ func privacyModel(t *testing.T, seed uint64) {
 		}
 		for _, v := range viewers {
 			l := logs[v]
-			waitFor(t, v+" "+marker, func() bool {
+			poll.Until(t, v+" "+marker, func() bool {
 				l.read()
 				return l.last.UserID == "zed" && l.last.CustomStatus == marker
 			})

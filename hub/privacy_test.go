@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/presenced/presenced/internal/poll"
 	"github.com/presenced/presenced/memstore"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/privacy"
@@ -44,7 +45,7 @@ func TestPrivacyChangePushesOnlyChangedViews(t *testing.T) {
 	if _, err := sv.Edit(ctx, "alice", privacy.BlocksList, privacy.Add, []string{"dave"}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "dave's update", func() bool { return len(sinks["dave"].updates()) == 1 })
+	poll.Until(t, "dave's update", func() bool { return len(sinks["dave"].updates()) == 1 })
 	if p := sinks["dave"].updates()[0]; p.Status != presence.StatusOffline || p.Device != "" || p.V != 3 {
 		t.Fatalf("dave got %+v", p)
 	}
@@ -54,7 +55,7 @@ func TestPrivacyChangePushesOnlyChangedViews(t *testing.T) {
 	if _, err := sv.Set(ctx, "alice", privacy.Change{Visibility: &every}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "carol's update", func() bool { return len(sinks["carol"].updates()) == 1 })
+	poll.Until(t, "carol's update", func() bool { return len(sinks["carol"].updates()) == 1 })
 	if p := sinks["carol"].updates()[0]; p.Status != presence.StatusOnline || p.Device != "web" || p.V != 4 {
 		t.Fatalf("carol got %+v", p)
 	}
@@ -63,7 +64,7 @@ func TestPrivacyChangePushesOnlyChangedViews(t *testing.T) {
 	if _, err := h.SetStatus(ctx, "alice", presence.StatusChange{CustomStatus: &text}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "bob's marker", func() bool { return len(sinks["bob"].updates()) == 1 })
+	poll.Until(t, "bob's marker", func() bool { return len(sinks["bob"].updates()) == 1 })
 	if p := sinks["bob"].updates()[0]; p.CustomStatus != "marker" {
 		t.Fatalf("bob got %+v before the marker", p)
 	}
@@ -213,7 +214,7 @@ func TestPrivacyChangeReachingANodeBeforeItsEvent(t *testing.T) {
 				bob.mu.Unlock()
 			}
 		}()
-		waitFor(t, text, func() bool {
+		poll.Until(t, text, func() bool {
 			ups = ups[:0]
 			seen := false
 			for _, p := range bob.updates() {

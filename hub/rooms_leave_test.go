@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/internal/fakeclock"
+	"github.com/presenced/presenced/internal/poll"
 	"github.com/presenced/presenced/memstore"
 	"github.com/presenced/presenced/presence"
 )
@@ -87,10 +88,10 @@ func expectOneLeave(t *testing.T, h *Hub, rec *recorder, user, joiner string) {
 		}
 		return n
 	}
-	waitFor(t, "the room_leave", func() bool { return leaves() >= 1 })
+	poll.Until(t, "the room_leave", func() bool { return leaves() >= 1 })
 	joins := len(rec.roomFrames("room_join"))
 	member(t, h, joiner, "doc")
-	waitFor(t, joiner+"'s join", func() bool { return len(rec.roomFrames("room_join")) == joins+1 })
+	poll.Until(t, joiner+"'s join", func() bool { return len(rec.roomFrames("room_join")) == joins+1 })
 	if n := leaves(); n != 1 {
 		t.Fatalf("%d room_leave frames of %s, want one", n, user)
 	}
@@ -114,7 +115,7 @@ func TestFailedRoomLeaveIsRetried(t *testing.T) {
 			h, clock := newHub(t, func(c *Config) { c.Rooms = rooms })
 			alice, ar := member(t, h, "alice", "doc")
 			bob, _ := member(t, h, "bob", "doc")
-			waitFor(t, "alice to see bob", func() bool { return len(ar.roomFrames("room_join")) == 1 })
+			poll.Until(t, "alice to see bob", func() bool { return len(ar.roomFrames("room_join")) == 1 })
 
 			rooms.down.Store(true)
 			if err := end.do(h, bob); err != nil {
@@ -167,7 +168,7 @@ func TestRoomLeaveOfADeadNodeIsRetriedByAnother(t *testing.T) {
 	real := dying.RoomStore
 	alice, ar := member(t, alive, "alice", "doc")
 	bob, _ := member(t, dead, "bob", "doc")
-	waitFor(t, "alice to see bob", func() bool { return len(ar.roomFrames("room_join")) == 1 })
+	poll.Until(t, "alice to see bob", func() bool { return len(ar.roomFrames("room_join")) == 1 })
 
 	// Node 1 writes the end of bob's session and dies before his leave
 	// reaches the room.
@@ -201,7 +202,7 @@ func TestRoomLeaveDoneButNotAnnouncedIsAnnouncedByTheRetry(t *testing.T) {
 	real := losing.RoomStore
 	alice, ar := member(t, a, "alice", "doc")
 	bob, _ := member(t, b, "bob", "doc")
-	waitFor(t, "alice to see bob", func() bool { return len(ar.roomFrames("room_join")) == 1 })
+	poll.Until(t, "alice to see bob", func() bool { return len(ar.roomFrames("room_join")) == 1 })
 
 	losing.lose.Store(true)
 	if err := b.SetOffline(context.Background(), bob); err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/presenced/presenced/client"
 	"github.com/presenced/presenced/internal/fakeclock"
+	"github.com/presenced/presenced/internal/poll"
 	"github.com/presenced/presenced/memstore"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/protocol"
@@ -87,7 +88,7 @@ func TestRoomResyncAfterSubscriptionLoss(t *testing.T) {
 	carol, _ := member(t, a, "carol", "doc") // vic learns of carol from his room_state only
 	_, vr := member(t, b, "vic", "doc")
 	alice, _ := member(t, a, "alice", "doc")
-	waitFor(t, "vic to see alice join", func() bool { return len(vr.roomFrames("room_join")) == 1 })
+	poll.Until(t, "vic to see alice join", func() bool { return len(vr.roomFrames("room_join")) == 1 })
 
 	bus.cut(2, "r:doc")
 	dave, _ := member(t, a, "dave", "doc")
@@ -115,7 +116,7 @@ func TestRoomResyncAfterSubscriptionLoss(t *testing.T) {
 	if want != `alice={"mode":"editing"} dave={} erin={"mode":"viewing"} vic={}` {
 		t.Fatalf("store = %s", want)
 	}
-	waitFor(t, "vic's view to match the store", func() bool { return viewOf(t, vr).String() == want })
+	poll.Until(t, "vic's view to match the store", func() bool { return viewOf(t, vr).String() == want })
 	if n := vr.count() - frames; n != 4 { // dave joins, alice updates, carol leaves, erin joins
 		t.Fatalf("vic got %d frames after the resubscription, want 4", n)
 	}
@@ -134,7 +135,7 @@ func TestRoomResyncAfterSubscriptionLoss(t *testing.T) {
 	if err := a.LeaveRoom(ctx, dave, "doc"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "vic to see dave leave", func() bool { return len(vr.roomFrames("room_leave")) == 2 })
+	poll.Until(t, "vic to see dave leave", func() bool { return len(vr.roomFrames("room_leave")) == 2 })
 	if got, want := viewOf(t, vr).String(), storeView(t, a, "doc"); got != want || vr.count()-frames != 5 {
 		t.Fatalf("vic's view = %s after %d frames, store = %s", got, vr.count()-frames, want)
 	}
@@ -151,7 +152,7 @@ func TestLargeRoomResyncIsSummarised(t *testing.T) {
 	alice, _ := member(t, a, "alice", "big") // 3 members: large
 	clock.Advance(2 * time.Second)
 	b.Tick(ctx)
-	waitFor(t, "vic's first summary", func() bool { return len(vr.roomFrames("room_summary")) == 1 })
+	poll.Until(t, "vic's first summary", func() bool { return len(vr.roomFrames("room_summary")) == 1 })
 
 	bus.cut(2, "r:big")
 	member(t, a, "dave", "big")
@@ -163,14 +164,14 @@ func TestLargeRoomResyncIsSummarised(t *testing.T) {
 	}
 	bus.restore(2, "r:big")
 	page, _ := rooms.RoomMembers(ctx, "big", "", 0)
-	waitFor(t, "the resync's summary to be due", func() bool {
+	poll.Until(t, "the resync's summary to be due", func() bool {
 		b.rooms.sumMu.Lock()
 		defer b.rooms.sumMu.Unlock()
 		return b.rooms.sumQ.Len() == 1
 	})
 	clock.Advance(2 * time.Second)
 	b.Tick(ctx)
-	waitFor(t, "vic's second summary", func() bool { return len(vr.roomFrames("room_summary")) == 2 })
+	poll.Until(t, "vic's second summary", func() bool { return len(vr.roomFrames("room_summary")) == 2 })
 	s := vr.roomFrames("room_summary")[1]
 	if !slices.Equal(s.Joined, []string{"dave"}) || !slices.Equal(s.Left, []string{"carol"}) || !slices.Equal(s.Updated, []string{"alice"}) ||
 		s.Truncated || s.Count != page.Visible || s.V != page.V {
@@ -204,7 +205,7 @@ func TestRoomResyncOfAJoinThatStoppedWaiting(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.roomDeliver("doc", rt.active)(nil)
-	waitFor(t, "vic to see bob", func() bool { return len(vr.roomFrames("room_join")) == 1 })
+	poll.Until(t, "vic to see bob", func() bool { return len(vr.roomFrames("room_join")) == 1 })
 	if got, want := viewOf(t, vr).String(), storeView(t, b, "doc"); got != want {
 		t.Fatalf("vic's view = %s, store = %s", got, want)
 	}

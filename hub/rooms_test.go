@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/internal/fakeclock"
+	"github.com/presenced/presenced/internal/poll"
 	"github.com/presenced/presenced/memstore"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/protocol"
@@ -85,16 +86,16 @@ func TestPolicyHidesMembersAndTheirCursors(t *testing.T) {
 	alice, ar := member(t, h, "alice", "doc")
 	_, br := member(t, h, "bob", "doc")
 	carol, _ := member(t, h, "carol", "doc")
-	waitFor(t, "bob to see carol join", func() bool { return len(br.roomFrames("room_join")) == 1 })
+	poll.Until(t, "bob to see carol join", func() bool { return len(br.roomFrames("room_join")) == 1 })
 	if err := h.Cursor(ctx, carol, "doc", json.RawMessage(`{"x":1}`)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "bob to get carol's cursor", func() bool { return len(br.roomFrames("cursor")) == 1 })
+	poll.Until(t, "bob to get carol's cursor", func() bool { return len(br.roomFrames("cursor")) == 1 })
 	clock.Advance(time.Second)
 	if err := h.RoomMembersFor(ctx, alice, "doc", "", 10, nil); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "alice's page", func() bool { return len(ar.roomFrames("room_members")) == 1 })
+	poll.Until(t, "alice's page", func() bool { return len(ar.roomFrames("room_members")) == 1 })
 	// alice saw bob join and nothing of carol: not her join, not her
 	// cursor, not in the page.
 	if j := ar.roomFrames("room_join"); len(j) != 1 || j[0].Member.UserID != "bob" {
@@ -110,7 +111,7 @@ func TestPolicyHidesMembersAndTheirCursors(t *testing.T) {
 	if err := h.LeaveRoom(ctx, carol, "doc"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "bob to see carol leave", func() bool { return len(br.roomFrames("room_leave")) == 1 })
+	poll.Until(t, "bob to see carol leave", func() bool { return len(br.roomFrames("room_leave")) == 1 })
 	if n := len(ar.roomFrames("room_leave")); n != 0 {
 		t.Fatalf("alice got %d leaves", n)
 	}
@@ -134,7 +135,7 @@ func testSummaryPolicy(t *testing.T, p Policy) {
 	}
 	clock.Advance(2 * time.Second)
 	h.Tick(context.Background())
-	waitFor(t, "the summaries", func() bool {
+	poll.Until(t, "the summaries", func() bool {
 		return len(ar.roomFrames("room_summary")) == 1 && len(br.roomFrames("room_summary")) == 1
 	})
 	as, bs := ar.roomFrames("room_summary")[0], br.roomFrames("room_summary")[0]
@@ -156,7 +157,7 @@ func TestSummaryOfAMassJoinIsCut(t *testing.T) {
 	}
 	clock.Advance(2 * time.Second)
 	h.Tick(context.Background())
-	waitFor(t, "the summary", func() bool { return len(ar.roomFrames("room_summary")) == 1 })
+	poll.Until(t, "the summary", func() bool { return len(ar.roomFrames("room_summary")) == 1 })
 	s := ar.roomFrames("room_summary")[0]
 	if s.Count != summaryScan+21 || len(s.Joined) != MaxSummaryDelta || !s.Truncated {
 		t.Fatalf("summary: count %d, %d joined, truncated %v", s.Count, len(s.Joined), s.Truncated)
@@ -175,7 +176,7 @@ func TestStaleRoomEventsAreDropped(t *testing.T) {
 	send(roomEvent{Kind: kindMember, User: "bob", Was: true, Member: m, Count: 2, Visible: 2, V: 11})
 	send(roomEvent{Kind: kindMember, User: "bob", Member: &presence.RoomMember{UserID: "bob", Connections: m.Connections[:1]}, Count: 2, Visible: 2, V: 10})
 	send(roomEvent{Kind: kindMember, User: "bob", Was: true, Member: m, Count: 2, Visible: 2, V: 11})
-	waitFor(t, "the update", func() bool { return len(ar.roomFrames("room_update")) == 1 })
+	poll.Until(t, "the update", func() bool { return len(ar.roomFrames("room_update")) == 1 })
 	if n := ar.count(); n != 2 { // room_state and one update
 		t.Fatalf("alice got %d frames", n)
 	}
@@ -256,7 +257,7 @@ func TestDeadNodesSessionsLeaveTheirRoomsWhenReaped(t *testing.T) {
 	clock := sn.clock
 	alice, ar := member(t, alive, "alice", "doc")
 	member(t, dead, "bob", "doc")
-	waitFor(t, "alice to see bob", func() bool { return len(ar.roomFrames("room_join")) == 1 })
+	poll.Until(t, "alice to see bob", func() bool { return len(ar.roomFrames("room_join")) == 1 })
 	// Node 1 dies: its connections are never closed. Node 2's reaper ends
 	// bob's session at its stored expiry, and with it his membership.
 	dead.Close()
@@ -266,7 +267,7 @@ func TestDeadNodesSessionsLeaveTheirRoomsWhenReaped(t *testing.T) {
 		alive.Touch(alice)
 		alive.Tick(ctx)
 	}
-	waitFor(t, "alice to see bob leave", func() bool { return len(ar.roomFrames("room_leave")) == 1 })
+	poll.Until(t, "alice to see bob leave", func() bool { return len(ar.roomFrames("room_leave")) == 1 })
 	page, _ := sn.rooms.RoomMembers(ctx, "doc", "", 10)
 	if page.Count != 1 || page.Members[0].UserID != "alice" {
 		t.Fatalf("doc = %+v", page)

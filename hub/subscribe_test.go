@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/presenced/presenced/internal/poll"
 	"github.com/presenced/presenced/memstore"
 	"github.com/presenced/presenced/presence"
 )
@@ -57,7 +58,7 @@ func TestFailedSubscribeKeepsEarlierSubscriptions(t *testing.T) {
 	if _, err := h.SetStatus(ctx, "alice", presence.StatusChange{CustomStatus: &text}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "alice's update", func() bool {
+	poll.Until(t, "alice's update", func() bool {
 		for _, p := range rec.updates() {
 			if p.UserID == "alice" && p.CustomStatus == "back" {
 				return true
@@ -82,7 +83,7 @@ func TestAppliedFollowsFanOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The writer holds the snapshot: what follows stays in the queue.
-	waitFor(t, "the writer to block", func() bool { return rec.holding.Load() == 1 })
+	poll.Until(t, "the writer to block", func() bool { return rec.holding.Load() == 1 })
 	if v, ok := h.Applied("alice"); !ok || v != 0 {
 		t.Fatalf("Applied after the first read = %d %v, want 0 true", v, ok)
 	}

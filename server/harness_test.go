@@ -15,6 +15,7 @@ import (
 	"github.com/presenced/presenced/auth"
 	"github.com/presenced/presenced/client"
 	"github.com/presenced/presenced/internal/fakeclock"
+	"github.com/presenced/presenced/internal/poll"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/protocol"
 	"github.com/presenced/presenced/server"
@@ -174,7 +175,7 @@ func (h *harness) settled(c *client.Conn, users ...string) {
 	for _, u := range users {
 		var p presence.Presence
 		mustJSON(h.t, h.mustAPI("GET", "/v1/presence/"+url.PathEscape(u), nil), &p)
-		waitFor(h.t, fmt.Sprintf("%s's v%d fanned out", u, p.V), func() bool {
+		poll.Until(h.t, fmt.Sprintf("%s's v%d fanned out", u, p.V), func() bool {
 			// A user no connection here watches has nothing to send.
 			v, ok := h.srv.Hub().Applied(u)
 			return !ok || v >= p.V

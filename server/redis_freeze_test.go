@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/presenced/presenced/internal/poll"
 	"github.com/presenced/presenced/internal/redistest"
 	"github.com/presenced/presenced/presence"
 )
@@ -40,7 +41,7 @@ func TestRedisFrozenForTenSeconds(t *testing.T) {
 	if took := time.Since(asked); took > 4*time.Second {
 		t.Errorf("set_status with Redis frozen took %s to answer", took)
 	}
-	waitFor(t, "/readyz to fail", func() bool {
+	poll.Until(t, "/readyz to fail", func() bool {
 		code, _ := b.api("GET", "/readyz", nil, "-")
 		return code == http.StatusServiceUnavailable
 	})
@@ -52,7 +53,7 @@ func TestRedisFrozenForTenSeconds(t *testing.T) {
 	}
 	srv.Resume()
 	for _, n := range c.nodes {
-		waitFor(t, "/readyz to recover", func() bool { code, _ := n.api("GET", "/readyz", nil, "-"); return code == http.StatusOK })
+		poll.Until(t, "/readyz to recover", func() bool { code, _ := n.api("GET", "/readyz", nil, "-"); return code == http.StatusOK })
 	}
 	c.advance(5*time.Second, 500*time.Millisecond, alice)
 	if err := alice.SetStatus(ctx5(t), map[string]any{"status": "busy"}); err != nil {

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/presenced/presenced/client"
+	"github.com/presenced/presenced/internal/poll"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/server"
 )
@@ -100,7 +101,7 @@ func TestRedisPrivacyAcrossNodes(t *testing.T) {
 	// meanwhile must not let a stale copy answer bob's next subscription.
 	step("bob leaves B; C hides alice from everyone; bob comes back to B", func() {
 		b.gone(bob, true)
-		waitFor(t, "B to stop watching alice", func() bool { return !b.srv.Hub().InUse("alice") })
+		poll.Until(t, "B to stop watching alice", func() bool { return !b.srv.Hub().InUse("alice") })
 		n3.mustAPI("PUT", "/v1/users/alice/privacy", map[string]any{"visibility": "nobody"})
 		again, snap := b.watch("bob", "alice")
 		if got := snap["alice"]; got.Status != presence.StatusOffline || got.CustomStatus != "" {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/client"
+	"github.com/presenced/presenced/internal/poll"
 	"github.com/presenced/presenced/internal/redistest"
 	"github.com/presenced/presenced/protocol"
 	"github.com/presenced/presenced/server"
@@ -159,7 +160,7 @@ func TestRedisRoomResyncAfterSubscriptionLoss(t *testing.T) {
 
 	subscribers := func() int64 { return shardSubscribers(t, rc, "r:doc:1") }
 	acl("resetchannels")
-	waitFor(t, "B's subscription to drop", func() bool { return subscribers() == 1 })
+	poll.Until(t, "B's subscription to drop", func() bool { return subscribers() == 1 })
 	dave := a.dial("dave", "web")
 	a.join(dave, "doc:1", nil)
 	if err := alice.UpdateRoomMeta(ctx5(t), "doc:1", map[string]any{"mode": "editing"}); err != nil {

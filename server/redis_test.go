@@ -12,6 +12,7 @@ import (
 
 	"github.com/presenced/presenced/client"
 	"github.com/presenced/presenced/internal/fakeclock"
+	"github.com/presenced/presenced/internal/poll"
 	"github.com/presenced/presenced/internal/redistest"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/protocol"
@@ -181,7 +182,7 @@ func TestRedisOutage(t *testing.T) {
 	a.expectStatus(w, "alice", presence.StatusOnline)
 
 	srv.Kill()
-	waitFor(t, "/readyz to fail", func() bool {
+	poll.Until(t, "/readyz to fail", func() bool {
 		code, _ := a.api("GET", "/readyz", nil, "-")
 		return code == http.StatusServiceUnavailable
 	})
@@ -203,8 +204,8 @@ func TestRedisOutage(t *testing.T) {
 	if err := srv.Restart(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "/readyz to recover", func() bool { code, _ := a.api("GET", "/readyz", nil, "-"); return code == http.StatusOK })
-	waitFor(t, "the sessions to be written back", func() bool {
+	poll.Until(t, "/readyz to recover", func() bool { code, _ := a.api("GET", "/readyz", nil, "-"); return code == http.StatusOK })
+	poll.Until(t, "the sessions to be written back", func() bool {
 		st, err := a.srv.Hub().Config().Store.Load(ctx5(t), []string{"alice"})
 		s := st["alice"].Sessions
 		// A session has no stored expiry of its own on a store with node
@@ -218,17 +219,6 @@ func TestRedisOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.expectStatus(w, "alice", presence.StatusBusy)
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func TestBadRedisURLRefusesToStart(t *testing.T) {

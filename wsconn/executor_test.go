@@ -7,6 +7,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/presenced/presenced/internal/poll"
 	"github.com/presenced/presenced/wsconn"
 )
 
@@ -34,7 +35,7 @@ func (b *blocker) onMessage(*wsconn.Conn, []byte) {
 // oneMessageEach waits until each connection's handler has had one message.
 func oneMessageEach(t *testing.T, all []upgraded) {
 	t.Helper()
-	waitFor(t, "every message", func() bool {
+	poll.Until(t, "every message", func() bool {
 		for _, u := range all {
 			if len(u.h.messages()) != 1 {
 				return false
@@ -66,7 +67,7 @@ func TestHandlersRunOnABoundedPool(t *testing.T) {
 	// Each waiting connection has a task queued; nbio may queue a
 	// connection's opening apart from its first message, so there may be
 	// more tasks than waiting connections.
-	waitFor(t, "the other connections to queue", func() bool {
+	poll.Until(t, "the other connections to queue", func() bool {
 		return b.running.Load() == workers && e.srv.QueuedHandlers() >= conns-workers
 	})
 	close(b.release)
@@ -97,7 +98,7 @@ func TestTooManyQueuedEventsCloses1013(t *testing.T) {
 	if err := flood.Write(ctx10s(t), websocket.MessageText, []byte("wait")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the handler to wait", func() bool { return b.running.Load() == 1 })
+	poll.Until(t, "the handler to wait", func() bool { return b.running.Load() == 1 })
 	ctx := ctx10s(t)
 	go func() {
 		// Until the close arrives: a burst that fits one read is only
@@ -116,7 +117,7 @@ func TestTooManyQueuedEventsCloses1013(t *testing.T) {
 	if err := calm.Write(ctx10s(t), websocket.MessageText, []byte("hello")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the other connection's message", func() bool { return len(cu.h.messages()) == 1 })
+	poll.Until(t, "the other connection's message", func() bool { return len(cu.h.messages()) == 1 })
 }
 
 // With every worker busy and the queue full, the next connection's event
@@ -137,7 +138,7 @@ func TestFullHandlerQueueWaitsAndLosesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 		if i == 1 {
-			waitFor(t, "one running and one queued", func() bool {
+			poll.Until(t, "one running and one queued", func() bool {
 				return b.running.Load() == 1 && e.srv.QueuedHandlers() == 1
 			})
 		}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/presenced/presenced/internal/poll"
 	"github.com/presenced/presenced/wsconn"
 )
 
@@ -123,7 +124,7 @@ func TestMaskCheckAcrossReads(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond) // let each byte be its own read
 	}
-	waitFor(t, "the frame", func() bool { return len(u.h.messages()) == 1 })
+	poll.Until(t, "the frame", func() bool { return len(u.h.messages()) == 1 })
 	if _, err := nc.Write(clientFrame("x", false)); err != nil {
 		t.Fatal(err)
 	}

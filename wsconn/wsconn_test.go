@@ -17,20 +17,11 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/presenced/presenced/internal/poll"
 	"github.com/presenced/presenced/wsconn"
 )
 
 // waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
 
 // recorder is a Handler that records what it sees.
 type recorder struct {
@@ -308,7 +299,7 @@ func TestPingPong(t *testing.T) {
 	if err := u.c.Ping(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "OnPong", func() bool { return u.h.pongs.Load() == 1 })
+	poll.Until(t, "OnPong", func() bool { return u.h.pongs.Load() == 1 })
 
 	// And the server answers the client's pings.
 	if err := cc.Ping(ctx10s(t)); err != nil {
@@ -328,7 +319,7 @@ func TestOversizeMessage(t *testing.T) {
 	if err := cc.Write(ctx, websocket.MessageText, []byte(strings.Repeat("x", 1024))); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "message at the limit", func() bool { return len(u.h.messages()) == 1 })
+	poll.Until(t, "message at the limit", func() bool { return len(u.h.messages()) == 1 })
 	// Writing may fail once the server has closed its side; the close frame
 	// is what counts.
 	_ = cc.Write(ctx, websocket.MessageText, []byte(strings.Repeat("x", 200<<10)))
@@ -729,7 +720,7 @@ func TestEventsBeforeUpgradeReturnsAreQueued(t *testing.T) {
 					t.Fatalf("OnClose err = %v", err)
 				}
 			} else {
-				waitFor(t, "messages", func() bool { return len(u.h.messages()) == 3 })
+				poll.Until(t, "messages", func() bool { return len(u.h.messages()) == 3 })
 			}
 			var got []string
 			for _, m := range u.h.messages() {

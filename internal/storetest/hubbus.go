@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/hub"
+	"github.com/presenced/presenced/internal/poll"
 )
 
 // BusFactory returns n buses of one deployment, as its n nodes hold them.
@@ -62,16 +63,6 @@ func (b *inbox) payloads() [][]byte {
 }
 
 // waitFor polls cond until it holds, failing after 10s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
 
 // subscribed subscribes box to topic on bus and waits until the
 // subscription works: an asynchronous bus takes effect later, so probes
@@ -82,7 +73,7 @@ func subscribed(t *testing.T, bus hub.Bus, topic string, box *inbox) {
 		t.Fatal(err)
 	}
 	probe := []byte("probe:" + topic)
-	waitFor(t, "the subscription to "+topic+" to work", func() bool {
+	poll.Until(t, "the subscription to "+topic+" to work", func() bool {
 		if err := bus.Publish(ctx(t), topic, probe); err != nil {
 			t.Fatal(err)
 		}
@@ -102,7 +93,7 @@ func subscribed(t *testing.T, bus hub.Bus, topic string, box *inbox) {
 	if err := bus.Publish(ctx(t), topic, last); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the last probe", func() bool {
+	poll.Until(t, "the last probe", func() bool {
 		ps := box.payloads()
 		return len(ps) > 0 && bytes.Equal(ps[len(ps)-1], last)
 	})
@@ -119,7 +110,7 @@ func testPublish(t *testing.T, bus hub.Bus) {
 	if err := bus.Publish(ctx(t), "u:alice", []byte("hello")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "hello", func() bool { return len(box.payloads()) == 1 })
+	poll.Until(t, "hello", func() bool { return len(box.payloads()) == 1 })
 	if p := box.payloads()[0]; string(p) != "hello" {
 		t.Fatalf("got %q", p)
 	}
@@ -137,7 +128,7 @@ func testOrder(t *testing.T, bus hub.Bus) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "every message", func() bool { return len(box.payloads()) == n })
+	poll.Until(t, "every message", func() bool { return len(box.payloads()) == n })
 	for i, p := range box.payloads() {
 		if string(p) != strconv.Itoa(i) {
 			t.Fatalf("message %d is %q: order not kept", i, p)
@@ -163,13 +154,13 @@ func testUnsubscribe(t *testing.T, bus hub.Bus) {
 	if err := bus.Publish(ctx(t), "u:dave-marker", []byte("mark")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the marker", func() bool { return len(marker.payloads()) == 1 })
+	poll.Until(t, "the marker", func() bool { return len(marker.payloads()) == 1 })
 	// An asynchronous bus may deliver what was published before the
 	// unsubscription took effect, never after: poll a little longer.
 	time.Sleep(50 * time.Millisecond)
 	for _, p := range box.payloads() {
 		if string(p) == "after" {
-			waitFor(t, "the unsubscription to take effect", func() bool {
+			poll.Until(t, "the unsubscription to take effect", func() bool {
 				before := len(box.payloads())
 				_ = bus.Publish(ctx(t), "u:dave", []byte("after"))
 				time.Sleep(20 * time.Millisecond)
@@ -214,7 +205,7 @@ func testBinary(t *testing.T, bus hub.Bus) {
 	if err := bus.Publish(ctx(t), "u:bin", payload); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the payload", func() bool { return len(box.payloads()) == 1 })
+	poll.Until(t, "the payload", func() bool { return len(box.payloads()) == 1 })
 	if !bytes.Equal(box.payloads()[0], payload) {
 		t.Fatal("payload changed in transit")
 	}
@@ -234,7 +225,7 @@ func testNodes(t *testing.T, buses []hub.Bus) {
 			t.Fatal(err)
 		}
 		for _, box := range boxes {
-			waitFor(t, "the sync message", func() bool {
+			poll.Until(t, "the sync message", func() bool {
 				ps := box.payloads()
 				return len(ps) > 0 && bytes.Equal(ps[len(ps)-1], sync)
 			})
@@ -248,7 +239,7 @@ func testNodes(t *testing.T, buses []hub.Bus) {
 				t.Fatal(err)
 			}
 			for j := range 2 {
-				waitFor(t, fmt.Sprintf("node %d to get %q", j, msg), func() bool {
+				poll.Until(t, fmt.Sprintf("node %d to get %q", j, msg), func() bool {
 					ps := boxes[j].payloads()
 					return len(ps) > 0 && bytes.Equal(ps[len(ps)-1], msg)
 				})
