@@ -49,7 +49,7 @@ func (h *Hub) Subscribe(ctx context.Context, c *Client, userIDs []string, reqID 
 	var added []*topic
 	var missing []string
 	for _, id := range ids {
-		t, isNew, err := h.watchIfNew(c, id)
+		t, isNew, err := h.watch(c, id)
 		if err != nil {
 			h.unwatchAll(c, added)
 			if err == errClosed {
@@ -96,23 +96,6 @@ func (h *Hub) Subscribe(ctx context.Context, c *Client, userIDs []string, reqID 
 	}
 	c.enqueueLocked(EncodePresences(protocol.TypeInitialPresence, reqID, views), nil)
 	return nil
-}
-
-// watchIfNew makes c watch name unless it already does; added reports
-// whether this call added the subscription. A subscription c already has
-// keeps delivering while the request runs: the snapshot it gets again is
-// at least as new as any update queued before it.
-func (h *Hub) watchIfNew(c *Client, name string) (t *topic, added bool, err error) {
-	if t := h.topics.get(name); t != nil {
-		c.mu.Lock()
-		had := c.watchesLocked(t)
-		c.mu.Unlock()
-		if had {
-			return t, false, nil
-		}
-	}
-	t, added, err = h.watch(c, name)
-	return t, added && err == nil, err
 }
 
 // advanceOrInit is advance for a snapshot read from the store: a record at

@@ -95,9 +95,11 @@ const maxPooledWatchers = 1 << 16
 // would otherwise allocate a slice of them per update.
 var watcherBufs = sync.Pool{New: func() any { return new([]*Client) }}
 
-// watch adds c as a watcher of name, marking its snapshot pending. It
-// returns the topic and whether c did not watch it before (the caller
-// reserved that subscription in h.watching).
+// watch adds c as a watcher of name, marking its snapshot pending, and
+// reports whether c did not watch it before (the caller reserved that
+// subscription in h.watching). A subscription c already has is left as it
+// is and keeps delivering while the request runs: the snapshot it gets
+// again is at least as new as any update queued before it.
 func (h *Hub) watch(c *Client, name string) (*topic, bool, error) {
 	s := h.topics.shard(name)
 	s.mu.Lock()
@@ -118,11 +120,14 @@ func (h *Hub) watch(c *Client, name string) (*topic, bool, error) {
 		h.dropIfUnwatchedLocked(s, t)
 		return nil, false, errClosed
 	}
-	_, had := c.subs.Get(t)
+	if _, had := c.subs.Get(t); had {
+		c.mu.Unlock()
+		return t, false, nil
+	}
 	c.subs.Set(t, awaitingSnapshot)
 	c.mu.Unlock()
 	t.subs.Set(c, struct{}{})
-	return t, !had, nil
+	return t, true, nil
 }
 
 // unwatch removes c from t. The client's own entry is removed by the caller.
