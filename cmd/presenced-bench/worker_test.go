@@ -107,7 +107,7 @@ func poll[T any](w *testWorker, op string, ok func(T) bool) T {
 
 func startBenchServer(t *testing.T) string {
 	t.Helper()
-	srv, err := server.New(server.Config{Addr: "127.0.0.1:0", Dev: true, OfflineGrace: 200 * time.Millisecond,
+	srv, err := server.New(server.Config{Addr: "127.0.0.1:0", Dev: true, DataDir: t.TempDir(), OfflineGrace: 200 * time.Millisecond,
 		TickInterval: 5 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)

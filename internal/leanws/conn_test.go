@@ -66,7 +66,10 @@ func (r *recorder) waitClose(t *testing.T) error {
 
 func startServer(t *testing.T, mutate func(*server.Config)) string {
 	t.Helper()
-	cfg := server.Config{Addr: "127.0.0.1:0", Dev: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	// A data file of its own: a node keeps the sessions a previous run left
+	// in their grace, so a shared ./data would carry one test's users into
+	// the next.
+	cfg := server.Config{Addr: "127.0.0.1:0", Dev: true, DataDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	if mutate != nil {
 		mutate(&cfg)
 	}
