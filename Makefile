@@ -14,6 +14,7 @@ test: tidy-check staticcheck
 	$(MAKE) fuzz-smoke
 	$(GO) test -run '^$$' -bench . -benchtime=1x ./...
 	$(GO) test -race -count=1 -timeout 15m ./...
+	cd third_party/nbio && $(GO) vet . && $(GO) test -race -count=1 .
 	$(MAKE) js-test
 
 # The JavaScript SDK (clients/js): type checks, the committed bundle equal to
