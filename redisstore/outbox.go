@@ -169,51 +169,21 @@ func (s *Store) withEvents(key string, keys, args []string, evs []webhook.Event)
 	}
 	keys = append(keys, ob.l.outboxKey(Slot(key)))
 	args = append(args, strconv.Itoa(OutboxStreamCap))
+	return keys, ob.appendEncoded(args, evs)
+}
+
+// appendEncoded appends evs to a script's arguments, giving them their ids.
+func (ob *Outbox) appendEncoded(args []string, evs []webhook.Event) []string {
 	for i := range evs {
 		args = append(args, ob.encode(&evs[i]))
 	}
-	return keys, args
+	return args
 }
 
 func (ob *Outbox) encode(ev *webhook.Event) string {
 	ev.ID = ob.idPrefix + strconv.FormatUint(ob.seq.Add(1), 36)
 	ev.Raw = nil
 	return string(ev.AppendJSON(nil))
-}
-
-// AddRoomEvents is Rooms.AddRoomEvents for a caller that holds the Store.
-func (s *Store) AddRoomEvents(ctx context.Context, evs ...webhook.Event) error {
-	return s.b.Rooms.AddRoomEvents(ctx, evs...)
-}
-
-// AddRoomEvents appends the events of a room change to the stream of the
-// room's slot. The room's script has already run: a crash between the two
-// loses these events (docs/webhooks.md).
-func (r *Rooms) AddRoomEvents(ctx context.Context, evs ...webhook.Event) error {
-	ob := r.ob.Load()
-	if ob == nil || len(evs) == 0 {
-		return nil
-	}
-	ctx, cancel := r.b.opContext(ctx)
-	defer cancel()
-	cmds := make(rueidis.Commands, len(evs))
-	slots := make([]uint16, len(evs))
-	for i := range evs {
-		slots[i] = Slot(r.l.roomKeys(evs[i].Room)[0])
-		cmds[i] = r.client.B().Xadd().Key(ob.l.outboxKey(slots[i])).Maxlen().Almost().Threshold(strconv.Itoa(OutboxStreamCap)).
-			Id("*").FieldValue().FieldValue("e", ob.encode(&evs[i])).Build()
-	}
-	// One room's events go to one slot; pipelined in order on one
-	// connection, they keep their order.
-	for _, res := range r.client.DoMulti(ctx, cmds...) {
-		if err := res.Error(); err != nil {
-			return unavailable("add room events", err)
-		}
-	}
-	for _, s := range slots {
-		ob.written(s)
-	}
-	return nil
 }
 
 // written notes that this node appended events to slot's stream.

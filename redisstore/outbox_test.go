@@ -3,10 +3,12 @@ package redisstore
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -319,4 +321,104 @@ func TestOutboxEntryKeptUntilEveryURLAcknowledged(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRoomEventsWrittenWithTheChange checks that a room's script appends
+// the events of the outcome it reached: occupied then joined for the
+// first member, left then vacated for the last, and none for a refused
+// change or a member's new metadata.
+func TestRoomEventsWrittenWithTheChange(t *testing.T) {
+	for name, url := range redisURLs(t) {
+		t.Run(name, func(t *testing.T) {
+			b := openNodes(t, url, 1, nil)[0]
+			ob := b.Store.EnableOutbox([]string{hookURL}, 0)
+			// The first read sweeps every slot: done here, with time for a
+			// loaded machine, so that the read below finds only what the
+			// node marked as written.
+			sweep, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if _, err := ob.Pending(sweep, hookURL, 1); err != nil {
+				t.Fatal(err)
+			}
+			const room = "doc:1"
+			ctx := context.Background()
+			events := func(ch *presence.RoomChange) []webhook.Event {
+				return webhook.RoomEvents(room, ch, time.Now())
+			}
+			const limit = 2
+			join := func(user, mode string) func(*presence.RoomMember, int) (*presence.RoomMember, error) {
+				return func(m *presence.RoomMember, n int) (*presence.RoomMember, error) {
+					if m == nil && n >= limit {
+						return nil, errRoomFull
+					}
+					return &presence.RoomMember{UserID: user, Connections: []presence.RoomConn{
+						{SessionID: "s", Device: "web", Meta: json.RawMessage(`{"mode":"` + mode + `"}`)}}}, nil
+				}
+			}
+			leave := func(*presence.RoomMember, int) (*presence.RoomMember, error) { return nil, nil }
+			step := func(what, user string, fn func(*presence.RoomMember, int) (*presence.RoomMember, error), wantErr error, want ...string) {
+				t.Helper()
+				before := roomStream(t, b, room)
+				_, err := b.Rooms.UpdateRoomWithEvents(ctx, room, user, fn, events)
+				if !errors.Is(err, wantErr) {
+					t.Fatalf("%s: %v, want %v", what, err, wantErr)
+				}
+				got := roomStream(t, b, room)[len(before):]
+				if !slices.Equal(got, want) {
+					t.Fatalf("%s wrote %q, want %q", what, got, want)
+				}
+			}
+			step("first join", "alice", join("alice", "viewing"), nil, "room.occupied", "room.member_joined alice")
+			step("second join", "bob", join("bob", "viewing"), nil, "room.member_joined bob")
+			step("metadata update", "bob", join("bob", "editing"), nil)
+			step("join past the limit", "carol", join("carol", "viewing"), errRoomFull)
+			refused := errors.New("refused")
+			step("refused leave", "bob", func(*presence.RoomMember, int) (*presence.RoomMember, error) { return nil, refused }, refused)
+			step("leave", "bob", leave, nil, "room.member_left bob")
+			step("last leave", "alice", leave, nil, "room.member_left alice", "room.vacated")
+			step("join again", "alice", join("alice", "viewing"), nil, "room.occupied", "room.member_joined alice")
+
+			// The node reads its own events at once (before its next sweep),
+			// with their ids, in order.
+			got := drain(t, ob, 8, true, outboxSweep/2)
+			var types []string
+			for _, ev := range got {
+				if ev.ID == "" || ev.Room != room {
+					t.Fatalf("event %+v", ev)
+				}
+				types = append(types, string(ev.Type))
+			}
+			want := []string{"room.occupied", "room.member_joined", "room.member_joined", "room.member_left",
+				"room.member_left", "room.vacated", "room.occupied", "room.member_joined"}
+			if !slices.Equal(types, want) {
+				t.Fatalf("read %q, want %q", types, want)
+			}
+		})
+	}
+}
+
+var errRoomFull = errors.New("room full")
+
+// roomStream returns the events in the outbox stream of room's slot, as
+// "type" or "type user".
+func roomStream(t *testing.T, b *Backend, room string) []string {
+	t.Helper()
+	entries, err := b.client.Do(context.Background(), b.client.B().Xrange().
+		Key(b.l.outboxKey(Slot(b.l.roomKeys(room)[0]))).Start("-").End("+").Build()).ToArray()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range entries {
+		ev, entry, ok := decodeEntry(e)
+		if !ok {
+			t.Fatalf("entry %s undecodable", entry)
+		}
+		s := string(ev.Type)
+		if ev.UserID != "" {
+			s += " " + ev.UserID
+		}
+		out = append(out, s)
+	}
+	return out
 }

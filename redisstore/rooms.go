@@ -12,6 +12,7 @@ import (
 
 	"github.com/presenced/presenced/hub"
 	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/webhook"
 )
 
 // Rooms is the hub.RoomStore on Redis. Each room is three keys under its
@@ -61,8 +62,18 @@ return {m, redis.call('HLEN', KEYS[2]), tonumber(f[1]) or 0, tonumber(f[2]) or 0
 // The new member's JSON gets the version as its last field, "v" (see
 // presence.RoomMember.V): only the script knows it.
 //
-// KEYS: room keys. ARGV: user, member read ("" none), new member ("" to
-// remove; JSON without "v"), count read ("" not checked), visible delta.
+// A join or leave may cause webhook events, and only the script knows the
+// count after it: the caller gives the events of both outcomes, and the
+// script appends to the outbox stream those of the outcome it reached, so
+// the change and its events are written together or not at all.
+//
+// KEYS[1..3] room keys, KEYS[4] (with events) the outbox stream of their
+// slot. ARGV: user, member read ("" none), new member ("" to remove; JSON
+// without "v"), count read ("" not checked), visible delta, ms an emptied
+// room keeps its version; then, with events, the stream's length cap, the
+// number e of events for a count at its edge after the change (1 after a
+// join, 0 after a leave, and 1 after any other change), those e events
+// (JSON), and the events for any other count.
 // Reply: {1, count, v, vis} written; {0, member or false, count, v, vis} conflict.
 var roomCASScript = newScript(`
 local cur = redis.call('HGET', KEYS[2], ARGV[1])
@@ -93,6 +104,13 @@ if n == 0 then
 else
   redis.call('PERSIST', KEYS[1])
 end
+if KEYS[4] then
+  local e, edge = tonumber(ARGV[8]), 1
+  if ARGV[3] == '' then edge = 0 end
+  local from, to = 9, 8 + e
+  if n ~= edge then from, to = 9 + e, #ARGV end
+  for i = from, to do redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*', 'e', ARGV[i]) end
+end
 return {1, n, v, vis}
 `)
 
@@ -121,6 +139,24 @@ return out
 // compare-and-set, running fn again on the newer record after a conflict;
 // see hub.RoomStore.
 func (r *Rooms) UpdateRoom(ctx context.Context, room, userID string, fn func(m *presence.RoomMember, count int) (*presence.RoomMember, error)) (presence.RoomChange, error) {
+	return r.update(ctx, room, userID, fn, nil)
+}
+
+// UpdateRoomWithEvents is UpdateRoom for a room whose changes cause
+// webhook events: the script that writes the change appends them to the
+// outbox stream of the room's slot, so a crash never keeps one without
+// the other. Only the script knows the room's count after a join or a
+// leave, so events is asked beforehand for the events of both outcomes:
+// given the change with its Count at the edge (1 after a join, 0 after a
+// leave, 1 after any other change) and with Count one past it, which
+// stands for every other count. The change's V and Visible are not known
+// then and are zero. events is asked again after a conflict. Without
+// EnableOutbox the events are not kept.
+func (r *Rooms) UpdateRoomWithEvents(ctx context.Context, room, userID string, fn func(m *presence.RoomMember, count int) (*presence.RoomMember, error), events func(ch *presence.RoomChange) []webhook.Event) (presence.RoomChange, error) {
+	return r.update(ctx, room, userID, fn, events)
+}
+
+func (r *Rooms) update(ctx context.Context, room, userID string, fn func(m *presence.RoomMember, count int) (*presence.RoomMember, error), events func(ch *presence.RoomChange) []webhook.Event) (presence.RoomChange, error) {
 	ctx, cancel := r.b.opContext(ctx)
 	defer cancel()
 	keys := r.l.roomKeys(room)
@@ -164,14 +200,15 @@ func (r *Rooms) UpdateRoom(ctx context.Context, room, userID string, fn func(m *
 				checkCount = strconv.Itoa(n)
 			}
 		}
-		res, err := roomCASScript.run(ctx, r.client, keys, []string{
-			userID, cur, next, checkCount, strconv.Itoa(delta), strconv.FormatInt(emptyRoomTTL.Milliseconds(), 10),
-		}).ToArray()
+		args := []string{userID, cur, next, checkCount, strconv.Itoa(delta), strconv.FormatInt(emptyRoomTTL.Milliseconds(), 10)}
+		run, args, written := r.withEvents(keys, args, old, m, events)
+		res, err := roomCASScript.run(ctx, r.client, run, args).ToArray()
 		if err != nil {
 			return presence.RoomChange{}, unavailable("update room", err)
 		}
 		if ok, _ := res[0].AsInt64(); ok == 1 && len(res) == 4 {
 			n, v, vis = roomCounts(res[1:])
+			written(n)
 			if m != nil {
 				m.V = v
 			}
@@ -222,6 +259,36 @@ func (r *Rooms) RoomMembers(ctx context.Context, room, after string, limit int) 
 		p.Next = p.Members[len(p.Members)-1].UserID
 	}
 	return p, nil
+}
+
+// withEvents adds to a roomCASScript call the outbox stream of the room's
+// slot and the events of both outcomes (see UpdateRoomWithEvents), giving
+// them their ids. written, given the count the call replied, tells the
+// outbox if it appended events.
+func (r *Rooms) withEvents(keys, args []string, old, m *presence.RoomMember, events func(ch *presence.RoomChange) []webhook.Event) (_, _ []string, written func(n int)) {
+	none := func(int) {}
+	ob := r.ob.Load()
+	if ob == nil || events == nil {
+		return keys, args, none
+	}
+	edge := 1
+	if m == nil {
+		edge = 0
+	}
+	atEdge := events(&presence.RoomChange{Before: old, After: m, Changed: true, Count: edge})
+	past := events(&presence.RoomChange{Before: old, After: m, Changed: true, Count: edge + 1})
+	if len(atEdge)+len(past) == 0 {
+		return keys, args, none
+	}
+	args = append(args, strconv.Itoa(OutboxStreamCap), strconv.Itoa(len(atEdge)))
+	args = ob.appendEncoded(ob.appendEncoded(args, atEdge), past)
+	slot := Slot(keys[0])
+	keys = append(keys[:len(keys):len(keys)], ob.l.outboxKey(slot))
+	return keys, args, func(n int) {
+		if n == edge && len(atEdge) > 0 || n != edge && len(past) > 0 {
+			ob.written(slot)
+		}
+	}
 }
 
 func roomCounts(vals []rueidis.RedisMessage) (n int, v uint64, vis int) {

@@ -20,12 +20,13 @@ import (
 // It wraps the stores rather than the hub because the before and after it
 // needs are the ones the store committed (a write may run its function
 // again on a concurrent change). On a store that keeps the outbox itself
-// (eventStore: the embedded database, Redis) a user's events are
-// committed in the same transaction or script as the change; elsewhere
-// they are added to the in-memory outbox right after the commit, and a
-// crash between the two loses them.
+// (eventStore: the embedded database, Redis; roomEventStore: Redis's
+// rooms) a change's events are committed in the same transaction or
+// script as the change; elsewhere they are added to the outbox right
+// after the commit, and a crash between the two loses them.
 type transitions struct {
-	// add queues events; nil when no webhook is configured.
+	// add queues events; nil when no webhook is configured, or when the
+	// stores write every event themselves (Redis).
 	add func(evs ...webhook.Event)
 	// durable, when set, writes a user's events with the change.
 	durable eventStore
@@ -64,6 +65,15 @@ func (t *transitions) lock(locks *[lockStripes]sync.Mutex, key string) *sync.Mut
 type eventStore interface {
 	UpdateWithEvents(ctx context.Context, userID string, fn func(st *presence.UserState) ([]webhook.Event, error)) (presence.UserState, error)
 }
+
+// roomEventStore is a room store that keeps the webhook outbox itself
+// (redisstore.Rooms).
+type roomEventStore interface {
+	UpdateRoomWithEvents(ctx context.Context, room, userID string, fn func(m *presence.RoomMember, count int) (*presence.RoomMember, error), events func(ch *presence.RoomChange) []webhook.Event) (presence.RoomChange, error)
+}
+
+// hooked reports whether webhooks are configured.
+func (t *transitions) hooked() bool { return t.add != nil || t.durable != nil }
 
 func (t *transitions) emit(evs []webhook.Event) {
 	if kept := t.wanted(evs); len(kept) > 0 {
@@ -132,7 +142,7 @@ type watchedStore struct {
 
 func (s *watchedStore) Update(ctx context.Context, userID string, fn func(st *presence.UserState) error) (presence.UserState, error) {
 	t := s.t
-	if t.add == nil {
+	if !t.hooked() {
 		var nb, na int
 		st, err := s.Store.Update(ctx, userID, func(st *presence.UserState) error {
 			b := len(st.Sessions)
@@ -205,10 +215,11 @@ func (t *transitions) count(nb, na int) {
 
 // roomStore wraps rs, keeping its optional RoomLister.
 func (t *transitions) roomStore(rs hub.RoomStore) hub.RoomStore {
-	if rs == nil || t.add == nil {
+	if rs == nil || !t.hooked() {
 		return rs
 	}
 	w := &watchedRooms{RoomStore: rs, t: t}
+	w.durable, _ = rs.(roomEventStore)
 	if l, ok := rs.(hub.RoomLister); ok {
 		return struct {
 			*watchedRooms
@@ -221,9 +232,19 @@ func (t *transitions) roomStore(rs hub.RoomStore) hub.RoomStore {
 type watchedRooms struct {
 	hub.RoomStore
 	t *transitions
+	// durable, when set, writes a room's events with the change.
+	durable roomEventStore
 }
 
 func (r *watchedRooms) UpdateRoom(ctx context.Context, room, userID string, fn func(m *presence.RoomMember, count int) (*presence.RoomMember, error)) (presence.RoomChange, error) {
+	if r.durable != nil {
+		// The store orders the events of one room itself: they are
+		// appended by the script that writes the change.
+		now := r.t.now()
+		return r.durable.UpdateRoomWithEvents(ctx, room, userID, fn, func(ch *presence.RoomChange) []webhook.Event {
+			return r.t.wanted(webhook.RoomEvents(room, ch, now))
+		})
+	}
 	mu := r.t.lock(&r.t.rooms, room)
 	mu.Lock()
 	defer mu.Unlock()

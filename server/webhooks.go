@@ -41,7 +41,8 @@ type WebhookConfig struct {
 type webhooks struct {
 	engine *webhook.Engine
 	// add queues the events of a change made outside a durable store's
-	// transaction (all of them on Redis, rooms' on the embedded store).
+	// transaction (rooms' on the embedded store, all of them in memory);
+	// nil on Redis, whose scripts write every event with its change.
 	add func(evs ...webhook.Event)
 	// durable is the store that writes a user's events with the change,
 	// when it can.
@@ -88,13 +89,9 @@ func openWebhooks(c *WebhookConfig, m *metrics.Webhooks, log *slog.Logger, store
 		}
 	} else if rs, ok := store.(*redisstore.Store); ok {
 		// A user's events are appended to a stream by the script that
-		// writes the record; a room's right after the room's script.
+		// writes the record, a room's by the room's script (the room store
+		// is a roomEventStore).
 		outbox, w.durable = rs.EnableOutbox(c.URLs, 0), rs
-		w.add = func(evs ...webhook.Event) {
-			if err := rs.AddRoomEvents(context.Background(), evs...); err != nil {
-				log.Warn("room webhook events lost: Redis did not take them", "err", err, "events", len(evs))
-			}
-		}
 	} else {
 		mem := webhook.NewMemory(c.URLs, 0, dropped)
 		outbox, w.add = mem, mem.Add

@@ -278,6 +278,28 @@ func TestRedisWebhooksOnceAndRoomControlAcrossNodes(t *testing.T) {
 	}
 }
 
+// TestRedisRoomWebhooksOfTheConfiguredTypes leaves room.occupied and
+// room.vacated out of --webhook-events: the room's script writes only the
+// joins and leaves.
+func TestRedisRoomWebhooksOfTheConfiguredTypes(t *testing.T) {
+	k, hookCfg := withHooks(t)
+	c := startNodes(t, 1, sharedCluster(t).URL(), hookCfg, func(cfg *server.Config) {
+		cfg.Webhook.Events = "user.online,room.member_joined,room.member_left"
+	})
+	a := c.nodes[0]
+	a.join(a.dial("alice", "web"), "doc:2", nil)
+	k.expect("user.online alice", "room.member_joined alice @doc:2")
+	if code, body := a.api(http.MethodDelete, "/v1/rooms/doc:2/members/alice", nil, ""); code != http.StatusNoContent {
+		t.Fatalf("DELETE: %d %s", code, body)
+	}
+	k.expect("room.member_left alice @doc:2")
+	a.online("bob", "web")
+	k.expect("user.online bob")
+	if n := len(k.rcv.Events()); n != k.read {
+		t.Fatalf("%d events delivered, want %d: %v", n, k.read, k.rcv.Events())
+	}
+}
+
 // TestRemovedFromALargeRoomIsSummarised removes a member of a room past
 // the announce limit: the others learn it from the next room_summary.
 func TestRemovedFromALargeRoomIsSummarised(t *testing.T) {
