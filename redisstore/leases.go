@@ -2,6 +2,8 @@ package redisstore
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"strconv"
 	"time"
 
@@ -21,23 +23,24 @@ import (
 
 // renewScript renews a node's lease unless it lapsed and was claimed, and
 // tells the node its place among the live nodes by name, which shares out
-// the polling of the deadline shards. A node counts as live while its
-// lease lapses less than liveSlack before this one's (it renewed within
-// about that long), so that a dead node's share passes to the others
-// within seconds, not at its lapse.
+// the polling of the deadline shards, and the live nodes' names, whose
+// change tells the webhook outbox that a node left. A node counts as live
+// while its lease lapses less than liveSlack before this one's (it renewed
+// within about that long), so that a dead node's share passes to the
+// others within seconds, not at its lapse.
 //
 // KEYS[1] leases, KEYS[2] renewals, KEYS[3] the node's marker. ARGV: node,
 // now (unix ms), lapse (unix ms), live after (unix ms). Reply: {state,
-// rank, live}: state 0 held, 1 new, 2 lapsed.
+// rank, live nodes' names}: state 0 held, 1 new, 2 lapsed.
 var renewScript = newScript(`
-if redis.call('EXISTS', KEYS[3]) == 1 then return {2, 0, 0} end
+if redis.call('EXISTS', KEYS[3]) == 1 then return {2, 0, {}} end
 local added = redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 local live = redis.call('ZRANGE', KEYS[1], '(' .. ARGV[4], '+inf', 'BYSCORE')
 table.sort(live)
 local rank = 0
 for i, n in ipairs(live) do if n == ARGV[1] then rank = i - 1 end end
-return {added, rank, #live}
+return {added, rank, live}
 `)
 
 // claimLeaseScript hands a lapsed lease, or a claim that ran out, to the
@@ -95,22 +98,57 @@ func (s *Store) RenewLease(ctx context.Context, node string, now, until time.Tim
 	ctx, cancel := s.b.opContext(ctx)
 	defer cancel()
 	keys := s.l.leaseKeys(node)
-	res, err := renewScript.run(ctx, s.client, []string{keys[0], keys[2], keys[3]}, []string{
+	reply, err := renewScript.run(ctx, s.client, []string{keys[0], keys[2], keys[3]}, []string{
 		node, strconv.FormatInt(now.UnixMilli(), 10), strconv.FormatInt(unixMS(until), 10),
 		strconv.FormatInt(until.Add(-liveSlack).UnixMilli(), 10),
-	}).AsIntSlice()
-	if err != nil || len(res) != 3 {
+	}).ToArray()
+	if err == nil && len(reply) != 3 {
+		err = errShortReply
+	}
+	if err != nil {
 		return 0, unavailable("renew lease", err)
 	}
-	switch res[0] {
-	case 2:
+	state, err1 := reply[0].AsInt64()
+	rank, err2 := reply[1].AsInt64()
+	live, err3 := reply[2].AsStrSlice()
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return 0, unavailable("renew lease", err)
+	}
+	if state == 2 {
 		return presence.LeaseLapsed, nil
-	case 1:
-		s.rank.Store(res[1]<<32 | res[2])
+	}
+	s.rank.Store(rank<<32 | int64(len(live)))
+	if s.liveNow(live) {
+		if ob := s.ob.Load(); ob != nil {
+			// What the node held, and what it wrote and nobody read, is
+			// left to whoever reads its streams once it is idle.
+			ob.sweepAll()
+		}
+	}
+	if state == 1 {
 		return presence.LeaseNew, nil
 	}
-	s.rank.Store(res[1]<<32 | res[2])
 	return presence.LeaseHeld, nil
+}
+
+// liveNow records the live nodes of a renewal and reports whether a node
+// of the previous renewal's is missing from them, whoever joined: a node
+// dying while another starts changes the set, not its size.
+func (s *Store) liveNow(names []string) bool {
+	s.liveMu.Lock()
+	defer s.liveMu.Unlock()
+	left := false
+	for n := range s.live {
+		if !slices.Contains(names, n) {
+			left = true
+			break
+		}
+	}
+	clear(s.live)
+	for _, n := range names {
+		s.live[n] = struct{}{}
+	}
+	return left
 }
 
 // ClaimLapsed implements hub.Leases: one pipeline of two reads when no

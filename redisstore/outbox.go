@@ -32,22 +32,24 @@ import (
 // Each target URL is a consumer group on every stream. A stream is read by
 // one consumer at a time: a node reads new entries only when no other node
 // holds unacknowledged entries of that stream, and entries held by a node
-// that stopped touching them for OutboxTakeover are claimed (XAUTOCLAIM) by
-// the next reader. That keeps each event to one node and each user's
-// events in order, whichever nodes poll which streams; the live nodes
-// share the polling by their lease rank only to spread the work.
+// that stopped touching them for the takeover period are claimed
+// (XAUTOCLAIM) by the next reader. That keeps each event to one node and
+// each user's events in order, whichever nodes read which streams.
+//
+// A node reads the streams it wrote to at once, and keeps reading those
+// that had entries; the holder of a stream reads it again when its
+// acknowledgement leaves entries that nobody was handed (their writer found
+// the stream held). The rest is found by sweeps, reads of streams nobody
+// named: of every slot, takeover after a node left the live set (its
+// entries, held or not yet read, are then claimable) and after this node
+// started (a previous process of it may have left some); and of the
+// node's share of the slots (split by lease rank) every outboxSafetySweep,
+// for whatever no trigger saw. An idle cluster so costs a script per slot
+// and minute, not per slot and second or two.
 
 // OutboxStreamCap bounds each slot's stream (approximately, MAXLEN ~): past
 // it the oldest entries are trimmed, delivered or not.
 const OutboxStreamCap = 10000
-
-// outboxSweep is how often a node reads every stream it polls; in between
-// it reads only the streams that had events at the last read or that it
-// wrote to itself. The writing node reads its events at once, so the sweep
-// serves the takeover and events whose writer died before reading them;
-// it costs one script per slot and sweep, cluster-wide, most of them on a
-// stream that does not exist.
-const outboxSweep = 2 * time.Second
 
 // outboxReadWindow is the shortest time between two reads of the streams a
 // node wrote to: the writes of a burst, each waking the engine, are read
@@ -96,14 +98,18 @@ type outTarget struct {
 	group string
 	wake  chan struct{}
 
-	mu        sync.Mutex
-	handed    map[string]outEntry // event id → its entry
-	spill     []webhook.Event     // read past Pending's max, handed next
-	active    map[uint16]bool     // streams that had events at the last read
-	dirty     map[uint16]bool     // streams this node wrote to since
-	lastSweep time.Time
-	lastRead  time.Time
-	rearmed   bool // a wake is scheduled for the end of the read window
+	mu     sync.Mutex
+	handed map[string]outEntry // event id → its entry
+	spill  []webhook.Event     // read past Pending's max, handed next
+	active map[uint16]bool     // streams that had events at the last read
+	dirty  map[uint16]bool     // streams this node wrote to since
+	// recheck holds streams to read again at a time: those of a failed
+	// acknowledgement, once their entries, no longer touched, can be
+	// claimed again.
+	recheck  map[uint16]time.Time
+	sweeps   sweeps
+	lastRead time.Time
+	rearmed  bool // a wake is scheduled for the end of the read window
 }
 
 type outEntry struct {
@@ -127,15 +133,36 @@ func (s *Store) EnableOutbox(targets []string, takeover time.Duration) *Outbox {
 		targets: make(map[string]*outTarget), idPrefix: "evt_" + id + "_"}
 	for _, t := range targets {
 		g := groupName(t)
-		ob.targets[t] = &outTarget{group: g, wake: make(chan struct{}, 1), handed: make(map[string]outEntry),
-			active: make(map[uint16]bool), dirty: make(map[uint16]bool)}
+		ot := &outTarget{group: g, wake: make(chan struct{}, 1), handed: make(map[string]outEntry),
+			active: make(map[uint16]bool), dirty: make(map[uint16]bool), recheck: make(map[uint16]time.Time)}
+		ot.sweeps.share, ot.sweeps.gap = time.Now().Add(outboxSafetySweep), takeover
+		ob.targets[t] = ot
 		ob.groups = append(ob.groups, g)
 	}
+	// A previous process of this node, under another consumer name, may
+	// have left entries; another node that saw it go swept already, but
+	// with one node, or a restart quicker than the lease's slack, nobody
+	// did.
+	ob.sweepAll()
 	b.Store.ob.Store(ob)
 	b.Rooms.ob.Store(ob)
 	b.done.Add(1)
 	go ob.touchLoop()
 	return ob
+}
+
+// sweepAll has every slot's stream read once the entries of a consumer
+// that stopped now can be claimed: after the takeover period and a margin.
+// Every node sweeps every slot, not its share: the ranks that split the
+// slots may disagree for a moment after a change of the live nodes.
+func (ob *Outbox) sweepAll() {
+	at := time.Now().Add(ob.takeover + outboxSweepMargin)
+	for _, t := range ob.targets {
+		t.mu.Lock()
+		t.sweeps.ask(at)
+		t.mu.Unlock()
+		time.AfterFunc(time.Until(at), t.signal)
+	}
 }
 
 // groupName keeps the URL, which may carry credentials, out of Redis.
@@ -192,10 +219,15 @@ func (ob *Outbox) written(slot uint16) {
 		t.mu.Lock()
 		t.dirty[slot] = true
 		t.mu.Unlock()
-		select {
-		case t.wake <- struct{}{}:
-		default:
-		}
+		t.signal()
+	}
+}
+
+// signal wakes the engine's reader of t, unless a wake is pending.
+func (t *outTarget) signal() {
+	select {
+	case t.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -208,9 +240,10 @@ func (ob *Outbox) Notify(target string) <-chan struct{} {
 	return nil
 }
 
-// polled reports whether this node polls slot's stream at every sweep:
-// the live nodes split the slots by their lease rank, as they split the
-// deadline shards. A node that has not renewed its lease polls them all.
+// polled reports whether slot's stream is in this node's share, read at
+// every safety sweep: the live nodes split the slots by their lease rank,
+// as they split the deadline shards. A node that has not renewed its
+// lease, or is alone, has them all.
 func (ob *Outbox) polled(slot int) bool {
 	rank := ob.b.Store.rank.Load()
 	r, n := int(rank>>32), int(rank&0xffffffff)
@@ -243,6 +276,46 @@ end
 return {1, out}
 `)
 
+// toRead returns the slots whose streams a read at now reads, in order:
+// every slot, or the share (inShare) when sweeping it, and the streams
+// that had entries at the last read, that this node wrote to since, or
+// whose recheck is due. It forgets what it returns of the last two. The
+// caller holds t.mu.
+func (t *outTarget) toRead(now time.Time, all, share bool, inShare func(slot int) bool) []int {
+	var slots []int
+	for s, at := range t.recheck {
+		if !now.Before(at) {
+			delete(t.recheck, s)
+			t.dirty[s] = true
+		}
+	}
+	switch {
+	case all:
+		slots = make([]int, slotCount)
+		for s := range slots {
+			slots[s] = s
+		}
+	case share:
+		for s := range slotCount {
+			if inShare(s) || t.active[uint16(s)] || t.dirty[uint16(s)] {
+				slots = append(slots, s)
+			}
+		}
+	default:
+		for s := range t.active {
+			slots = append(slots, int(s))
+		}
+		for s := range t.dirty {
+			if !t.active[s] {
+				slots = append(slots, int(s))
+			}
+		}
+		sort.Ints(slots)
+	}
+	clear(t.dirty)
+	return slots
+}
+
 // Pending implements webhook.Outbox.
 func (ob *Outbox) Pending(ctx context.Context, target string, max int) ([]webhook.Event, error) {
 	t := ob.targets[target]
@@ -257,44 +330,26 @@ func (ob *Outbox) Pending(ctx context.Context, target string, max int) ([]webhoo
 		t.mu.Unlock()
 		return out, nil
 	}
-	var slots []int
 	now := time.Now()
-	if wait := outboxReadWindow - now.Sub(t.lastRead); wait > 0 && now.Sub(t.lastSweep) < outboxSweep {
+	all, share := t.sweeps.due(now)
+	if wait := outboxReadWindow - now.Sub(t.lastRead); wait > 0 && !all && !share {
 		if !t.rearmed {
 			t.rearmed = true
 			time.AfterFunc(wait, func() {
 				t.mu.Lock()
 				t.rearmed = false
 				t.mu.Unlock()
-				select {
-				case t.wake <- struct{}{}:
-				default:
-				}
+				t.signal()
 			})
 		}
 		t.mu.Unlock()
 		return nil, nil
 	}
 	t.lastRead = now
-	if now.Sub(t.lastSweep) >= outboxSweep {
-		t.lastSweep = now
-		for s := range slotCount {
-			if ob.polled(s) || t.active[uint16(s)] || t.dirty[uint16(s)] {
-				slots = append(slots, s)
-			}
-		}
-	} else {
-		for s := range t.active {
-			slots = append(slots, int(s))
-		}
-		for s := range t.dirty {
-			if !t.active[s] {
-				slots = append(slots, int(s))
-			}
-		}
-		sort.Ints(slots)
+	if all || share {
+		t.sweeps.swept(now, all)
 	}
-	clear(t.dirty)
+	slots := t.toRead(now, all, share, ob.polled)
 	t.mu.Unlock()
 	if len(slots) == 0 {
 		return nil, nil
@@ -329,10 +384,11 @@ func (ob *Outbox) Pending(ctx context.Context, target string, max int) ([]webhoo
 		if len(reply) > 1 {
 			entries, _ = reply[1].ToArray()
 		}
-		// A stream another node holds is left to it (it reads on while it
-		// has entries) and to the sweep, which takes it over if that node
-		// went silent: reading it again at every wake would cost a script
-		// per held stream each time.
+		// A stream another node holds is left to it: it reads on while it
+		// has entries and once more when its acknowledgement leaves entries
+		// nobody was handed (ackScript), and if it dies the sweep after it
+		// left the live set takes the stream over. Reading a held stream
+		// again at every wake would cost a script per held stream each time.
 		if code == 0 || len(entries) == 0 {
 			delete(t.active, slot)
 			continue
@@ -379,16 +435,19 @@ func decodeEntry(m rueidis.RedisMessage) (webhook.Event, string, bool) {
 	return ev, entry, true
 }
 
-// ackScript acknowledges entries for one group and deletes those that
-// every configured group has acknowledged (a group that does not exist
-// yet has not: it will read the stream from its start).
+// ackScript acknowledges entries for one group, deletes those that every
+// configured group has acknowledged (a group that does not exist yet has
+// not: it will read the stream from its start), and tells whether the
+// stream has entries the group handed to nobody yet: those a writer left
+// to the caller because it held the stream.
 //
 // KEYS[1] stream. ARGV: group, number of groups g, the g groups, ids.
+// Reply: {deleted, 1 if entries are left to hand out, else 0}.
 var ackScript = newScript(`
 local g = tonumber(ARGV[2])
 local ids = {}
 for i = 3 + g, #ARGV do ids[#ids + 1] = ARGV[i] end
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 0 then return {0, 0} end
 redis.pcall('XACK', KEYS[1], ARGV[1], unpack(ids))
 local last = {}
 for _, gi in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
@@ -420,7 +479,10 @@ for _, id in ipairs(ids) do
   if done then gone[#gone + 1] = id end
 end
 if #gone > 0 then redis.call('XDEL', KEYS[1], unpack(gone)) end
-return #gone
+local more = 0
+local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]
+if newest and last[ARGV[1]] and not le(newest[1], last[ARGV[1]]) then more = 1 end
+return {#gone, more}
 `)
 
 // Ack implements webhook.Outbox.
@@ -454,14 +516,39 @@ func (ob *Outbox) Ack(ctx context.Context, target string, ids []string) error {
 	for i, s := range order {
 		calls[i] = scriptCall{keys: []string{ob.l.outboxKey(s)}, args: append(append([]string(nil), head...), bySlot[s]...)}
 	}
-	for _, r := range ackScript.runMulti(ctx, ob.client, calls) {
-		if err := r.Error(); err != nil {
-			// Unacknowledged entries are handed again (by the takeover):
+	res := ackScript.runMulti(ctx, ob.client, calls)
+	recheck := time.Now().Add(ob.takeover + outboxSweepMargin)
+	var firstErr error
+	more := false
+	t.mu.Lock()
+	for i, r := range res {
+		reply, err := r.AsIntSlice()
+		if err == nil && len(reply) != 2 {
+			err = errShortReply
+		}
+		if err != nil {
+			// The entries are handed again, by this node's recheck or by
+			// whichever node reads the stream once they are idle:
 			// delivered twice, never lost.
-			return unavailable("acknowledge outbox", err)
+			if firstErr == nil {
+				firstErr = unavailable("acknowledge outbox", err)
+			}
+			t.recheck[order[i]] = recheck
+			continue
+		}
+		if reply[1] == 1 {
+			t.active[order[i]] = true
+			more = true
 		}
 	}
-	return nil
+	t.mu.Unlock()
+	if more {
+		t.signal()
+	}
+	if firstErr != nil {
+		time.AfterFunc(time.Until(recheck), t.signal)
+	}
+	return firstErr
 }
 
 // touchScript resets the idle time of the entries the caller still holds,

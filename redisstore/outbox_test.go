@@ -12,9 +12,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/presenced/presenced/internal/poll"
+	"github.com/presenced/presenced/internal/redistest"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/webhook"
 )
@@ -68,7 +71,9 @@ func TestOutboxWrittenWithTheChange(t *testing.T) {
 	for name, url := range redisURLs(t) {
 		t.Run(name, func(t *testing.T) {
 			b := openNodes(t, url, 1, nil)[0]
-			ob := b.Store.EnableOutbox([]string{hookURL}, 0)
+			const takeover = 500 * time.Millisecond
+			enabled := time.Now()
+			ob := b.Store.EnableOutbox([]string{hookURL}, takeover)
 			writeEvent(t, b.Store, "alice", 1)
 			refused := errors.New("refused")
 			_, err := b.Store.UpdateWithEvents(context.Background(), "bob", func(st *presence.UserState) ([]webhook.Event, error) {
@@ -86,9 +91,10 @@ func TestOutboxWrittenWithTheChange(t *testing.T) {
 			if !strings.Contains(string(got[0].AppendJSON(nil)), `"id":"`+got[0].ID+`"`) {
 				t.Fatalf("event JSON %s lacks its id", got[0].Raw)
 			}
-			// Nothing more, through a full sweep: bob's refused change wrote
-			// no event.
-			if more := drain(t, ob, 1, true, 2*outboxSweep); len(more) != 0 {
+			// Nothing more, through the sweep of every slot after the start:
+			// bob's refused change wrote no event.
+			through := time.Until(enabled.Add(takeover + outboxSweepMargin + 250*time.Millisecond))
+			if more := drain(t, ob, 1, true, through); len(more) != 0 {
 				t.Fatalf("events of a refused change: %+v", more)
 			}
 			// Acknowledged by the only group: deleted.
@@ -187,9 +193,47 @@ func TestOutboxOncePerClusterInOrder(t *testing.T) {
 	}
 }
 
+// renewLease renews node's lease on s every second, as a hub does, until
+// the test ends.
+func renewLease(t testing.TB, s *Store, node string) {
+	t.Helper()
+	renew := func() error {
+		now := time.Now()
+		_, err := s.RenewLease(context.Background(), node, now, now.Add(5*time.Second))
+		return err
+	}
+	if err := renew(); err != nil {
+		t.Fatal(err)
+	}
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			_ = renew() // a failure shows as a takeover that does not come
+		}
+	}()
+	t.Cleanup(func() {
+		close(stop)
+		<-done
+	})
+}
+
+// liveNodes is the number of live nodes s's last lease renewal saw.
+func liveNodes(s *Store) int { return int(s.rank.Load() & 0xffffffff) }
+
 // A node that is handed events and is killed (SIGKILL) before delivering
-// them: another node hands them out within the takeover period, in order,
-// with the same ids.
+// them: another node hands them out once its lease renewals see the
+// killed one gone and the takeover period passed, in order, with the same
+// ids. Both swept every slot at their start already, and the next safety
+// sweep is a minute away: only the sweep that the killed node's leaving
+// asked for finds the events in time.
 func TestOutboxTakeoverAfterKill(t *testing.T) {
 	if os.Getenv("OUTBOX_NODE_URL") != "" {
 		return
@@ -199,6 +243,7 @@ func TestOutboxTakeoverAfterKill(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			nodes := openNodes(t, url, 1, nil)
 			b := nodes[0]
+			renewLease(t, b.Store, "parent")
 			ob := b.Store.EnableOutbox([]string{hookURL}, takeover)
 			const n = 50
 			for seq := int64(1); seq <= n; seq++ {
@@ -230,6 +275,7 @@ func TestOutboxTakeoverAfterKill(t *testing.T) {
 				cmd.Wait()
 				t.Fatalf("the node was handed %d events, want %d", len(handed), n)
 			}
+			poll.Until(t, "the killed node among the live ones", func() bool { return liveNodes(b.Store) == 2 })
 			if err := cmd.Process.Kill(); err != nil {
 				t.Fatal(err)
 			}
@@ -239,25 +285,224 @@ func TestOutboxTakeoverAfterKill(t *testing.T) {
 			if early, err := ob.Pending(context.Background(), hookURL, 100); err != nil || len(early) != 0 {
 				t.Fatalf("handed %d events at once, %v: taken from a node that may be alive", len(early), err)
 			}
-			got := drain(t, ob, n, true, takeover+5*time.Second)
+			// The renewals see it gone within liveSlack and a renewal; its
+			// entries are claimable takeover later.
+			got := drain(t, ob, n, true, liveSlack+time.Second+takeover+outboxSweepMargin+2*time.Second)
 			took := time.Since(killed)
-			if len(got) != n {
-				t.Fatalf("took over %d events, want %d", len(got), n)
-			}
-			last := map[string]int64{}
-			ids := map[string]bool{}
-			for _, ev := range got {
-				if !contains(handed, ev.ID) || ids[ev.ID] {
-					t.Fatalf("event id %s: not among the killed node's, or handed twice", ev.ID)
-				}
-				ids[ev.ID] = true
-				if ev.TimeMS <= last[ev.UserID] {
-					t.Fatalf("user %s: event %d after %d", ev.UserID, ev.TimeMS, last[ev.UserID])
-				}
-				last[ev.UserID] = ev.TimeMS
-			}
+			checkTakenOver(t, got, handed)
 			t.Logf("%s: backlog of %d events taken over %v after the kill (takeover %v)", name, n, took.Round(time.Millisecond), takeover)
 		})
+	}
+}
+
+// checkTakenOver fails the test unless got is every event of handed, each
+// once, in order per user.
+func checkTakenOver(t *testing.T, got []webhook.Event, handed []string) {
+	t.Helper()
+	if len(got) != len(handed) {
+		t.Fatalf("took over %d events, want %d", len(got), len(handed))
+	}
+	last := map[string]int64{}
+	ids := map[string]bool{}
+	for _, ev := range got {
+		if !contains(handed, ev.ID) || ids[ev.ID] {
+			t.Fatalf("event id %s: not among those handed before, or handed twice", ev.ID)
+		}
+		ids[ev.ID] = true
+		if ev.TimeMS <= last[ev.UserID] {
+			t.Fatalf("user %s: event %d after %d", ev.UserID, ev.TimeMS, last[ev.UserID])
+		}
+		last[ev.UserID] = ev.TimeMS
+	}
+}
+
+// A node that restarts reads under a new consumer name; the events its
+// previous process was handed and did not acknowledge are found by the
+// sweep of every slot a takeover period after the start (it wrote nothing
+// and knows no stream; nobody else runs), with their ids, in order.
+func TestOutboxRestartedNodeGetsItsOldEvents(t *testing.T) {
+	const takeover = 500 * time.Millisecond
+	for name, url := range redisURLs(t) {
+		t.Run(name, func(t *testing.T) {
+			lives := openNodes(t, url, 2, nil)
+			first := lives[0].Store.EnableOutbox([]string{hookURL}, takeover)
+			const n = 10
+			for seq := int64(1); seq <= n; seq++ {
+				writeEvent(t, lives[0].Store, "u"+strconv.Itoa(int(seq%3)), seq)
+			}
+			var handed []string
+			for _, ev := range drain(t, first, n, false, 5*time.Second) {
+				handed = append(handed, ev.ID)
+			}
+			if len(handed) != n {
+				t.Fatalf("the first process was handed %d events, want %d", len(handed), n)
+			}
+			lives[0].Close()
+			restarted := time.Now()
+			ob := lives[1].Store.EnableOutbox([]string{hookURL}, takeover)
+			got := drain(t, ob, n, true, takeover+outboxSweepMargin+2*time.Second)
+			took := time.Since(restarted)
+			checkTakenOver(t, got, handed)
+			if took < takeover {
+				t.Fatalf("handed after %v, before the first process's hold could lapse", took)
+			}
+			t.Logf("%s: %d events of the previous process handed %v after the restart (takeover %v)", name, n, took.Round(time.Millisecond), takeover)
+		})
+	}
+}
+
+// A node that writes to a stream another node holds leaves its events to
+// the holder, which reads the stream again when its acknowledgement leaves
+// them unhanded: they go out at once, not at a sweep (the next one is the
+// start's, seconds away).
+func TestOutboxHeldStreamReadAgainAfterAck(t *testing.T) {
+	for name, url := range redisURLs(t) {
+		t.Run(name, func(t *testing.T) {
+			nodes := openNodes(t, url, 2, nil)
+			holder := nodes[0].Store.EnableOutbox([]string{hookURL}, 0)
+			writer := nodes[1].Store.EnableOutbox([]string{hookURL}, 0)
+			read := func(ob *Outbox) []webhook.Event {
+				t.Helper()
+				time.Sleep(2 * outboxReadWindow)
+				evs, err := ob.Pending(context.Background(), hookURL, 10)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return evs
+			}
+			writeEvent(t, nodes[0].Store, "alice", 1)
+			first := read(holder)
+			if len(first) != 1 {
+				t.Fatalf("the holder was handed %d events, want 1", len(first))
+			}
+			if evs := read(holder); len(evs) != 0 { // the stream leaves its active ones
+				t.Fatalf("handed %d more events", len(evs))
+			}
+			writeEvent(t, nodes[1].Store, "alice", 2)
+			if evs := read(writer); len(evs) != 0 {
+				t.Fatalf("the writer was handed %d events of a stream another node holds", len(evs))
+			}
+			if err := holder.Ack(context.Background(), hookURL, []string{first[0].ID}); err != nil {
+				t.Fatal(err)
+			}
+			got := drain(t, holder, 1, true, time.Second)
+			if len(got) != 1 || got[0].TimeMS != 2 {
+				t.Fatalf("after the acknowledgement the holder got %+v, want the writer's event", got)
+			}
+		})
+	}
+}
+
+// An acknowledgement that fails leaves the events held by nobody alive:
+// the node reads their stream again once they can be claimed, and hands
+// them again, after the start's sweep and long before the safety sweep.
+func TestOutboxFailedAckHandsAgain(t *testing.T) {
+	const takeover = 300 * time.Millisecond
+	for name, url := range redisURLs(t) {
+		t.Run(name, func(t *testing.T) {
+			b := openNodes(t, url, 1, nil)[0]
+			ob := b.Store.EnableOutbox([]string{hookURL}, takeover)
+			tgt := ob.targets[hookURL]
+			writeEvent(t, b.Store, "alice", 1)
+			first := drain(t, ob, 1, false, 5*time.Second)
+			if len(first) != 1 {
+				t.Fatalf("handed %d events, want 1", len(first))
+			}
+			poll.Until(t, "the sweep after the start", func() bool {
+				if more := drain(t, ob, 1, false, 20*time.Millisecond); len(more) != 0 {
+					t.Fatalf("handed %d more events", len(more))
+				}
+				tgt.mu.Lock()
+				defer tgt.mu.Unlock()
+				return len(tgt.sweeps.all) == 0
+			})
+			gone, cancel := context.WithCancel(context.Background())
+			cancel()
+			if err := ob.Ack(gone, hookURL, []string{first[0].ID}); err == nil {
+				t.Fatal("acknowledged through a cancelled context")
+			}
+			failed := time.Now()
+			again := drain(t, ob, 1, true, takeover+outboxSweepMargin+2*time.Second)
+			if len(again) != 1 || again[0].ID != first[0].ID {
+				t.Fatalf("after the failed acknowledgement got %+v, want %s again", again, first[0].ID)
+			}
+			if took := time.Since(failed); took < takeover {
+				t.Fatalf("handed again after %v, before the takeover period", took)
+			}
+		})
+	}
+}
+
+// scriptCalls is how many scripts (EVALSHA and EVAL) the Redis server at
+// addr ran.
+func scriptCalls(t *testing.T, addr string) int64 {
+	t.Helper()
+	info, err := redistest.DoString(addr, "INFO", "commandstats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, line := range strings.Split(info, "\n") {
+		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":calls=")
+		if name != "cmdstat_evalsha" && name != "cmdstat_eval" || !ok {
+			continue
+		}
+		calls, _, _ := strings.Cut(rest, ",")
+		c, _ := strconv.ParseInt(calls, 10, 64)
+		n += c
+	}
+	return n
+}
+
+// An idle node with webhooks on reads no stream between its sweeps: once
+// the sweep of every slot after its start is done, the scripts reaching
+// Redis over a few seconds, read as often as the engine may, are its
+// lease renewals. A sweep of every slot every 2 s would be 16,384 scripts
+// per 2 s.
+func TestOutboxIdleReadsNoStream(t *testing.T) {
+	const window = 5 * time.Second
+	srv := redistest.Start(t)
+	b := openNodes(t, srv.URL(), 1, nil)[0]
+	renewLease(t, b.Store, "idle")
+	ob := b.Store.EnableOutbox([]string{hookURL}, 500*time.Millisecond)
+	var reads atomic.Int64
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			if evs, err := ob.Pending(context.Background(), hookURL, 100); err != nil || len(evs) > 0 {
+				t.Errorf("idle outbox read %d events, %v", len(evs), err)
+				return
+			}
+			reads.Add(1)
+		}
+	}()
+	defer func() {
+		close(stop)
+		<-done
+	}()
+	tgt := ob.targets[hookURL]
+	poll.Until(t, "the sweep after the start", func() bool {
+		tgt.mu.Lock()
+		defer tgt.mu.Unlock()
+		return len(tgt.sweeps.all) == 0
+	})
+	swept := reads.Load() + 1 // the read that swept may still be running
+	poll.Until(t, "the read that swept", func() bool { return reads.Load() > swept })
+	if n := scriptCalls(t, srv.Addr()); n < slotCount {
+		t.Fatalf("%d scripts run by the sweep after the start, want every slot's", n)
+	}
+	before := scriptCalls(t, srv.Addr())
+	<-time.After(window)
+	calls := scriptCalls(t, srv.Addr()) - before
+	t.Logf("%d scripts in %v of idleness (%.1f/s)", calls, window, float64(calls)/window.Seconds())
+	if limit := int64(window/time.Second) + 10; calls > limit {
+		t.Fatalf("%d scripts in %v of idleness, want at most %d: a lease renewal a second", calls, window, limit)
 	}
 }
 
@@ -273,6 +518,7 @@ func TestOutboxNodeProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	renewLease(t, b.Store, "child")
 	ob := b.Store.EnableOutbox([]string{hookURL}, 2*time.Second)
 	got := drain(t, ob, want, false, 10*time.Second)
 	for _, ev := range got {

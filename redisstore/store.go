@@ -34,13 +34,17 @@ type Store struct {
 	// rank is this node's place among the live nodes (high 32 bits) and
 	// their number (low 32), from its last lease renewal: zero until then.
 	rank atomic.Int64
+	// live holds the live nodes' names as of the last renewal, to tell
+	// when one of them left.
+	liveMu sync.Mutex
+	live   map[string]struct{}
 
 	// ob, once webhooks are enabled, receives the events of UpdateWithEvents.
 	ob atomic.Pointer[Outbox]
 }
 
 func newStore(b *Backend) *Store {
-	return &Store{b: b, client: b.client, l: b.l, claimed: make(map[string]struct{})}
+	return &Store{b: b, client: b.client, l: b.l, claimed: make(map[string]struct{}), live: make(map[string]struct{})}
 }
 
 // maxAttempts bounds the compare-and-set retries of one Update. Writers of
