@@ -101,7 +101,7 @@ type outTarget struct {
 	mu     sync.Mutex
 	handed map[string]outEntry // event id → its entry
 	spill  []webhook.Event     // read past Pending's max, handed next
-	active map[uint16]bool     // streams that had events at the last read
+	active map[uint16]bool     // streams whose last read may have left entries
 	dirty  map[uint16]bool     // streams this node wrote to since
 	// recheck holds streams to read again at a time: those of a failed
 	// acknowledgement, once their entries, no longer touched, can be
@@ -255,15 +255,26 @@ func (ob *Outbox) polled(slot int) bool {
 // other consumer still holds entries, new ones. Reply: {0} no stream;
 // {1, entries}; {2, entries} another consumer holds entries.
 //
+// Most reads follow the caller's own write to a stream nobody holds: they
+// cost an XPENDING and an XREADGROUP. The group is created only when the
+// stream does not have it yet, and XAUTOCLAIM runs only when entries are
+// pending.
+//
 // KEYS[1] stream. ARGV: group, consumer, takeover ms, count.
 var readScript = newScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return {0} end
-redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0')
+local p = redis.pcall('XPENDING', KEYS[1], ARGV[1])
+if p.err then
+  redis.call('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0')
+  p = redis.call('XPENDING', KEYS[1], ARGV[1])
+end
 local n = tonumber(ARGV[4])
 local out = {}
-local c = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], '0', 'COUNT', n)
-for _, e in ipairs(c[2]) do out[#out + 1] = e end
-local p = redis.call('XPENDING', KEYS[1], ARGV[1])
+if p[1] > 0 then
+  local c = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], '0', 'COUNT', n)
+  for _, e in ipairs(c[2]) do out[#out + 1] = e end
+  if #c[2] > 0 then p = redis.call('XPENDING', KEYS[1], ARGV[1]) end
+end
 if p[4] then
   for _, cc in ipairs(p[4]) do
     if cc[1] ~= ARGV[2] then return {2, out} end
@@ -393,7 +404,15 @@ func (ob *Outbox) Pending(ctx context.Context, target string, max int) ([]webhoo
 			delete(t.active, slot)
 			continue
 		}
-		t.active[slot] = true
+		// A read that got fewer entries than it asked for emptied the
+		// stream of what nobody was handed: it is read again when someone
+		// writes to it (the writer's own read) or a sweep finds it, not at
+		// the next wake as well.
+		if len(entries) < max {
+			delete(t.active, slot)
+		} else {
+			t.active[slot] = true
+		}
 		for _, e := range entries {
 			ev, entry, ok := decodeEntry(e)
 			if !ok {
@@ -449,6 +468,14 @@ local ids = {}
 for i = 3 + g, #ARGV do ids[#ids + 1] = ARGV[i] end
 if redis.call('EXISTS', KEYS[1]) == 0 then return {0, 0} end
 redis.pcall('XACK', KEYS[1], ARGV[1], unpack(ids))
+if g == 1 then
+  -- The only group: what it acknowledged is done, and every entry left
+  -- is either handed out (pending) or not yet.
+  local gone = redis.call('XDEL', KEYS[1], unpack(ids))
+  local p = redis.call('XPENDING', KEYS[1], ARGV[1])
+  if redis.call('XLEN', KEYS[1]) > p[1] then return {gone, 1} end
+  return {gone, 0}
+end
 local last = {}
 for _, gi in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
   local name, ld
