@@ -10,16 +10,21 @@ import (
 // "pd:"); the part in braces is the Redis Cluster hash tag that picks the
 // slot. docs/redis.md describes the layout in full.
 //
-//	<p>{u:<id>}            hash: the user's record (s, r, v, hv)
+//	<p>{u:<id>}            hash: the user's record (s, r, v, hv, n)
 //	<p>{d:<n>}             sorted set: one deadline shard (user → unix ms)
 //	<p>{d:<n>}:r           hash: the revision of each user's shard entry
 //	<p>{c:<n>}u:<id>       sharded pub/sub channel of one user
 //	<p>{c:<n>}ctl          the control channel every node subscribes
 //	<p>{l}                 sorted set: node leases (node → lapse, unix ms)
 //	<p>{l}:r               hash: each leased node's last renewal (unix ms)
+//	<p>{l}:conns           hash: each leased node's open connections at its
+//	                       last renewal
 //	<p>{l}:x:<node>        string: a lapsed node's lease, claimed or ended
 //	<p>{d:<n>}:n:<node>    sorted set: the users of deadline shard n with a
 //	                       session of node
+//	<p>{o:<k>}:n           hash: the live counts of the records in one slot
+//	                       (u users with a session, s sessions); o:<k> is
+//	                       the slot's tag, as for its outbox stream
 //
 // A user id may contain "}", which ends the hash tag early: such a user's
 // keys still share one slot (the tag is cut at the same place in each),

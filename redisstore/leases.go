@@ -61,16 +61,18 @@ redis.call('SET', KEYS[4], 'c')
 return redis.call('HGET', KEYS[3], ARGV[1]) or '0'
 `)
 
-// endLeaseScript forgets a claimed lease, leaving its node's marker for a
-// day: a node that returns later still finds its lease lapsed.
+// endLeaseScript forgets a claimed lease and the node's connection count,
+// leaving its marker for a day: a node that returns later still finds its
+// lease lapsed.
 //
 // KEYS[1] leases, KEYS[2] claims, KEYS[3] renewals, KEYS[4] the node's
-// marker. ARGV: node.
+// marker, KEYS[5] connection counts. ARGV: node.
 var endLeaseScript = newScript(`
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('HDEL', KEYS[3], ARGV[1])
 redis.call('SET', KEYS[4], 'x', 'PX', 86400000)
+redis.call('HDEL', KEYS[5], ARGV[1])
 return 1
 `)
 
@@ -93,15 +95,27 @@ func (l *layout) leaseKeys(node string) []string {
 	return []string{l.leaseKey(), l.prefix + "{l}:c", l.leaseRenewedKey(), l.leaseEndedKey(node)}
 }
 
-// RenewLease implements hub.Leases.
+// RenewLease implements hub.Leases. With Config.Connections, the node's
+// connection count is written in the same pipeline (the same slot), for
+// Connections.
 func (s *Store) RenewLease(ctx context.Context, node string, now, until time.Time) (presence.LeaseState, error) {
 	ctx, cancel := s.b.opContext(ctx)
 	defer cancel()
 	keys := s.l.leaseKeys(node)
-	reply, err := renewScript.run(ctx, s.client, []string{keys[0], keys[2], keys[3]}, []string{
+	var with []rueidis.Completed
+	if conns := s.b.cfg.Connections; conns != nil {
+		with = append(with, s.client.B().Hset().Key(s.l.leaseConnsKey()).FieldValue().FieldValue(node, strconv.Itoa(conns())).Build())
+	}
+	r, others := renewScript.runWith(ctx, s.client, []string{keys[0], keys[2], keys[3]}, []string{
 		node, strconv.FormatInt(now.UnixMilli(), 10), strconv.FormatInt(unixMS(until), 10),
 		strconv.FormatInt(until.Add(-liveSlack).UnixMilli(), 10),
-	}).ToArray()
+	}, with...)
+	for _, o := range others {
+		if err := o.Error(); err != nil {
+			s.b.log.Debug("connection count not published", "node", node, "err", err)
+		}
+	}
+	reply, err := r.ToArray()
 	if err == nil && len(reply) != 3 {
 		err = errShortReply
 	}
@@ -115,6 +129,13 @@ func (s *Store) RenewLease(ctx context.Context, node string, now, until time.Tim
 		return 0, unavailable("renew lease", err)
 	}
 	if state == 2 {
+		if len(with) > 0 {
+			// The count written beside the refused renewal would outlive the
+			// lease's end: nothing counts it, but nothing would delete it.
+			if err := s.client.Do(ctx, s.client.B().Hdel().Key(s.l.leaseConnsKey()).Field(node).Build()).Error(); err != nil {
+				s.b.log.Debug("a lapsed node's connection count not deleted", "node", node, "err", err)
+			}
+		}
 		return presence.LeaseLapsed, nil
 	}
 	s.rank.Store(rank<<32 | int64(len(live)))
@@ -228,7 +249,7 @@ func (s *Store) EndLease(ctx context.Context, node string) error {
 			return unavailable("end lease", err)
 		}
 	}
-	if err := endLeaseScript.run(ctx, s.client, s.l.leaseKeys(node), []string{node}).Error(); err != nil {
+	if err := endLeaseScript.run(ctx, s.client, append(s.l.leaseKeys(node), s.l.leaseConnsKey()), []string{node}).Error(); err != nil {
 		return unavailable("end lease", err)
 	}
 	return nil

@@ -187,14 +187,14 @@ func (s *Store) UpdateWithEvents(ctx context.Context, userID string, fn func(st 
 	return st, err
 }
 
-// withEvents adds the outbox stream of key's slot and evs to a casScript
-// call, giving the events their ids.
-func (s *Store) withEvents(key string, keys, args []string, evs []webhook.Event) ([]string, []string) {
+// withEvents adds the outbox stream of a record's slot and evs to a
+// casScript call, giving the events their ids.
+func (s *Store) withEvents(slot uint16, keys, args []string, evs []webhook.Event) ([]string, []string) {
 	ob := s.ob.Load()
 	if ob == nil {
 		return keys, args
 	}
-	keys = append(keys, ob.l.outboxKey(Slot(key)))
+	keys = append(keys, ob.l.outboxKey(slot))
 	args = append(args, strconv.Itoa(OutboxStreamCap))
 	return keys, ob.appendEncoded(args, evs)
 }

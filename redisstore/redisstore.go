@@ -40,7 +40,11 @@ type Config struct {
 	// row with the same value. The first call is false only if Redis fails
 	// after Open.
 	OnReady func(ready bool)
-	Logger  *slog.Logger
+	// Connections, if set, returns this node's open connections: each
+	// lease renewal publishes the figure for the deployment's count
+	// (Store.Connections). Nil publishes nothing.
+	Connections func() int
+	Logger      *slog.Logger
 }
 
 func (c *Config) setDefaults() error {

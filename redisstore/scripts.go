@@ -55,6 +55,16 @@ func (s *script) runMulti(ctx context.Context, c rueidis.Client, calls []scriptC
 
 type scriptCall struct{ keys, args []string }
 
+// runWith executes the script once, pipelined with cmds (in its slot, on a
+// cluster), and returns its result and theirs.
+func (s *script) runWith(ctx context.Context, c rueidis.Client, keys, args []string, cmds ...rueidis.Completed) (rueidis.RedisResult, []rueidis.RedisResult) {
+	res := c.DoMulti(ctx, append(rueidis.Commands{s.evalsha(c, keys, args)}, cmds...)...)
+	if noScript(res[0].Error()) {
+		res[0] = c.Do(ctx, s.eval(c, keys, args))
+	}
+	return res[0], res[1:]
+}
+
 func noScript(err error) bool {
 	if e, ok := rueidis.IsRedisErr(err); ok {
 		return e.IsNoScript() || strings.HasPrefix(e.Error(), "NOSCRIPT")
@@ -72,13 +82,19 @@ func noScript(err error) bool {
 // hold, instead of at 1. On a conflict the script returns the current
 // record, so the caller retries without another read.
 //
-// KEYS[1] user key, KEYS[2] (with events) the outbox stream of its slot.
-// ARGV: expected revision, state JSON, version delta, hidden-version
-// offset within the delta (0: unchanged), then the stream's length cap and
-// the change's webhook events (JSON), appended in the same script.
+// The record's field n is the number of sessions the slot's counts hold
+// for it; the script moves the counts by the difference to the written
+// record's sessions, so they stay the sum over the records as written,
+// whoever wrote before (a record from before the counts holds none).
+//
+// KEYS[1] user key, KEYS[2] the live counts of its slot, KEYS[3] (with
+// events) the outbox stream of its slot. ARGV: expected revision, state,
+// version delta, hidden-version offset within the delta (0: unchanged),
+// the written state's session count, then the stream's length cap and the
+// change's webhook events (JSON), appended in the same script.
 // Reply: {1, false, rev, v, hv} written; {0, s, rev, v, hv} conflict.
 var casScript = newScript(`
-local f = redis.call('HMGET', KEYS[1], 's', 'r', 'v', 'hv')
+local f = redis.call('HMGET', KEYS[1], 's', 'r', 'v', 'hv', 'n')
 local rev = tonumber(f[2]) or 0
 local v = tonumber(f[3]) or 0
 local hv = tonumber(f[4]) or 0
@@ -94,8 +110,13 @@ if dv > 0 then
   if hoff > 0 then hv = nv - dv + hoff end
   v = nv
 end
-redis.call('HSET', KEYS[1], 's', ARGV[2], 'r', rev + 1, 'v', string.format('%d', v), 'hv', string.format('%d', hv))
-for i = 6, #ARGV do redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'e', ARGV[i]) end
+redis.call('HSET', KEYS[1], 's', ARGV[2], 'r', rev + 1, 'v', string.format('%d', v), 'hv', string.format('%d', hv), 'n', ARGV[5])
+local was, n = tonumber(f[5]) or 0, tonumber(ARGV[5])
+if n ~= was then
+  redis.call('HINCRBY', KEYS[2], 's', n - was)
+  if (n > 0) ~= (was > 0) then redis.call('HINCRBY', KEYS[2], 'u', n > 0 and 1 or -1) end
+end
+for i = 7, #ARGV do redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*', 'e', ARGV[i]) end
 return {1, false, rev + 1, v, hv}
 `)
 

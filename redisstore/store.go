@@ -17,8 +17,9 @@ import (
 
 // Store is the hub.Store on Redis. Each user is one hash, {u:<id>}, with
 // fields s (the state, see presence/codec.go), r (a revision counting
-// writes), v (the presence version) and hv (the hidden version). It is safe
-// for concurrent use by many goroutines and nodes.
+// writes), v (the presence version), hv (the hidden version) and n (the
+// sessions the live counts hold for it, see Counts). It is safe for
+// concurrent use by many goroutines and nodes.
 type Store struct {
 	b      *Backend
 	client rueidis.Client
@@ -93,7 +94,8 @@ func (s *Store) Update(ctx context.Context, userID string, fn func(st *presence.
 
 // update is Update for a change that may cause webhook events: fn returns
 // them, and the script that writes the record appends them to the outbox
-// stream of the record's slot, so both are written or neither.
+// stream of the record's slot, so both are written or neither. The same
+// script keeps the slot's live counts (see Counts).
 func (s *Store) update(ctx context.Context, userID string, fn func(st *presence.UserState) ([]webhook.Event, error)) (presence.UserState, error) {
 	ctx, cancel := s.b.opContext(ctx)
 	defer cancel()
@@ -141,12 +143,14 @@ func (s *Store) update(ctx context.Context, userID string, fn func(st *presence.
 			}
 			hoff = st.HiddenV - rec.v
 		}
-		keys, args := []string{key}, []string{
+		slot := Slot(key)
+		keys, args := []string{key, s.l.countsKey(slot)}, []string{
 			strconv.FormatInt(rec.rev, 10), after,
 			strconv.FormatUint(st.Version-rec.v, 10), strconv.FormatUint(hoff, 10),
+			strconv.Itoa(len(st.Sessions)),
 		}
 		if len(evs) > 0 {
-			keys, args = s.withEvents(key, keys, args, evs)
+			keys, args = s.withEvents(slot, keys, args, evs)
 		}
 		res, err := casScript.run(ctx, s.client, keys, args).ToArray()
 		if err != nil {

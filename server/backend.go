@@ -21,6 +21,9 @@ type backend struct {
 	settings privacy.Store
 	// rooms is the shared room store; nil keeps room membership in memory.
 	rooms hub.RoomStore
+	// shared, on Redis, counts the deployment's users, sessions and
+	// connections; nil on the embedded store.
+	shared *redisstore.Store
 	// ready reports whether the backend can serve; nil means always.
 	ready func() error
 	close func() error
@@ -38,12 +41,13 @@ func openBackend(cfg *Config, log *slog.Logger) (*backend, error) {
 		b.store, b.settings, b.bus, b.close = db, db, localbus.New(), db.Close
 		return b, nil
 	}
-	rb, err := redisstore.Open(redisstore.Config{URL: cfg.RedisURL, Logger: log, OnReady: b.onReady})
+	rb, err := redisstore.Open(redisstore.Config{URL: cfg.RedisURL, Logger: log, OnReady: b.onReady, Connections: b.connections})
 	if err != nil {
 		return nil, err
 	}
 	log.Info("state in redis", "url", redisstore.Redacted(cfg.RedisURL))
 	b.store, b.bus, b.settings, b.rooms, b.ready = rb.Store, rb.Bus, rb.Settings, rb.Rooms, rb.Ready
+	b.shared = rb.Store
 	b.close = func() error { rb.Close(); return nil }
 	return b, nil
 }
@@ -68,6 +72,15 @@ func (b *backend) onReady(ready bool) {
 	} else {
 		h.Broadcast(unavailableFrame)
 	}
+}
+
+// connections is this node's open connections, which its lease renewals
+// publish on Redis: none before the hub exists.
+func (b *backend) connections() int {
+	if h := b.hub.Load(); h != nil {
+		return h.ClientCount()
+	}
+	return 0
 }
 
 var (

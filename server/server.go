@@ -211,7 +211,7 @@ func New(cfg Config) (*Server, error) {
 	trans := newTransitions(wh.add, wh.types, clockNow(cfg.Clock))
 	trans.durable = wh.durable
 	trans.seedFrom(be.store)
-	if wh.engine != nil || cfg.RedisURL == "" { // on Redis the counters serve nothing yet
+	if wh.engine != nil || cfg.RedisURL == "" { // on Redis the store counts for itself
 		be.store, be.rooms = trans.store(be.store), trans.roomStore(be.rooms)
 	}
 	policy, err := privacy.NewCache(privacy.CacheConfig{Store: be.settings, Rules: rules, Logger: log})

@@ -33,8 +33,8 @@ type transitions struct {
 	types   map[webhook.Type]bool
 	now     func() time.Time
 	// The counters start at what the embedded store kept from its previous
-	// run (seedFrom); on Redis, where other nodes write too, they serve no
-	// figure (see stats).
+	// run (seedFrom); on Redis, where other nodes write too, the store
+	// keeps the deployment's instead (see stats).
 	online, sessions atomic.Int64
 
 	seed         maphash.Seed

@@ -13,6 +13,7 @@ import (
 	"github.com/presenced/presenced/httpapi"
 	"github.com/presenced/presenced/hub"
 	"github.com/presenced/presenced/metrics"
+	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/redisstore"
 	"github.com/presenced/presenced/webhook"
 )
@@ -146,18 +147,26 @@ func parseWebhooks(c *WebhookConfig) ([]byte, []webhook.Type, error) {
 }
 
 // stats answers GET /v1/stats. On the embedded store this node makes
-// every change, so its counters are the deployment's; on Redis the
-// cluster-wide user, session and connection counts are left null until
-// nodes share their transitions (docs/protocol.md).
+// every change, so its counters are the deployment's; on Redis the store
+// keeps the users and sessions of every node's writes, and each node's
+// connection count as of its last lease renewal (docs/protocol.md).
 func (s *Server) stats(ctx context.Context) (httpapi.Stats, error) {
 	rooms, err := s.hub.OccupiedRooms(ctx)
 	if err != nil {
 		return httpapi.Stats{}, err
 	}
 	st := httpapi.Stats{Rooms: int64(rooms), NodeConnections: int64(s.hub.ClientCount())}
-	if s.cfg.RedisURL == "" {
-		online, sessions, conns := s.trans.online.Load(), s.trans.sessions.Load(), st.NodeConnections
-		st.OnlineUsers, st.Sessions, st.Connections = &online, &sessions, &conns
+	online, sessions, conns := s.trans.online.Load(), s.trans.sessions.Load(), st.NodeConnections
+	if rs := s.be.shared; rs != nil {
+		online, sessions, err = rs.Counts(ctx)
+		if err == nil {
+			conns, err = rs.Connections(ctx, s.hub.Now())
+		}
+		if err != nil {
+			s.log.Error("store failure", "err", err)
+			return httpapi.Stats{}, presence.Errorf(presence.CodeUnavailable, "presence store is unavailable; retry later")
+		}
 	}
+	st.OnlineUsers, st.Sessions, st.Connections = &online, &sessions, &conns
 	return st, nil
 }

@@ -193,6 +193,51 @@ func checkStats(t *testing.T, h *harness, want string) {
 	}
 }
 
+// TestRedisStatsCountEveryNode runs two nodes on Redis Cluster: GET
+// /v1/stats on either counts the users and sessions of both, through a
+// second device on the other node, a session's grace and its end by a
+// reaper; the connections of the live nodes as of their last renewal; and
+// a stopped node's sessions ended by the other's takeover.
+func TestRedisStatsCountEveryNode(t *testing.T) {
+	c := startNodes(t, 2, sharedCluster(t).URL())
+	a, b := c.nodes[0], c.nodes[1]
+	web := a.online("alice", "web")
+	mobile := b.online("alice", "mobile")
+	bob := b.online("bob", "web")
+	c.advance(time.Second, time.Second, web, mobile, bob) // renewals publish the connections
+	statsBecome(t, a, `{"online_users":2,"sessions":3,"connections":3,"rooms":0,"node_connections":1}`)
+	statsBecome(t, b, `{"online_users":2,"sessions":3,"connections":3,"rooms":0,"node_connections":2}`)
+
+	a.gone(web, false) // alice's web session waits out its grace
+	c.advance(time.Second, time.Second, mobile, bob)
+	statsBecome(t, b, `{"online_users":2,"sessions":3,"connections":2,"rooms":0,"node_connections":2}`)
+	c.advance(4*time.Second, time.Second, mobile, bob) // a reaper ends it
+	statsBecome(t, b, `{"online_users":2,"sessions":2,"connections":2,"rooms":0,"node_connections":2}`)
+
+	// B stops renewing (its hub closes, its lease lapses at once) with its
+	// clients still connected: A takes over and ends B's sessions.
+	b.srv.Hub().Close()
+	c.nodes = c.nodes[:1]
+	c.advance(2*time.Second, time.Second)
+	statsBecome(t, a, `{"online_users":0,"sessions":0,"connections":0,"rooms":0,"node_connections":0}`)
+}
+
+// statsBecome waits until GET /v1/stats answers want: a node publishes
+// its connections when it renews its lease, which its own loop may do
+// after the tick that made the renewal due returned.
+func statsBecome(t *testing.T, h *harness, want string) {
+	t.Helper()
+	var last string
+	poll.Until(t, "GET /v1/stats to answer "+want, func() bool {
+		code, body := h.api(http.MethodGet, "/v1/stats", nil, "")
+		if got := strings.TrimSpace(string(body)); got != last {
+			t.Logf("GET /v1/stats: %d %s", code, got)
+			last = got
+		}
+		return code == http.StatusOK && last == want
+	})
+}
+
 func TestWebhookSecretFromFile(t *testing.T) {
 	secret, _ := webhook.NewSecret()
 	path := filepath.Join(t.TempDir(), "secret")
@@ -264,7 +309,8 @@ func TestRedisWebhooksOnceAndRoomControlAcrossNodes(t *testing.T) {
 			t.Fatalf("GET /v1/rooms: %d %s", code, body)
 		}
 	}
-	checkStats(t, a, `{"online_users":null,"sessions":null,"connections":null,"rooms":1,"node_connections":1}`)
+	c.advance(time.Second, time.Second, alice, bob) // the nodes renew their leases with their connections
+	statsBecome(t, a, `{"online_users":2,"sessions":2,"connections":2,"rooms":1,"node_connections":1}`)
 
 	// A marker change, and then nothing more: no event was sent twice.
 	a.online("carol", "web")
