@@ -20,8 +20,11 @@
 // that reconnects within it is never seen leaving and the restart changes
 // no version a watcher can see; a session whose device does not come back
 // ends at the grace's end, last seen at its close time or, after a crash,
-// at the lease's last renewal (within FlushInterval of the crash).
-// Statuses that expired while the server was down are cleared.
+// at the lease's last renewal (within FlushInterval of the crash). The
+// records whose sessions list rooms or that owe room leaves are handed out
+// once (ResumedRooms), for the node to rebuild its rooms, which lived in
+// the previous run's memory. Statuses that expired while the server was
+// down are cleared.
 package boltstore
 
 import (
@@ -32,6 +35,7 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"reflect"
+	"slices"
 	"sync"
 	"time"
 
@@ -132,7 +136,11 @@ type Store struct {
 	done chan struct{}
 	now  func() time.Time
 
-	resumed struct{ users, sessions int } // set when opening
+	// resumed is set when opening; rooms until ResumedRooms takes them.
+	resumed struct {
+		users, sessions int
+		rooms           []presence.UserState
+	}
 }
 
 // Open opens or creates the database file at path. A file that cannot be
@@ -233,6 +241,9 @@ func (s *Store) recover(now time.Time, grace time.Duration) error {
 				st.Settle(before, now, presence.Timing{})
 				fixes = append(fixes, fix{string(k), st})
 			}
+			if len(st.Leaves) > 0 || slices.ContainsFunc(st.Sessions, func(ss presence.Session) bool { return len(ss.Rooms) > 0 }) {
+				s.resumed.rooms = append(s.resumed.rooms, st)
+			}
 			if !st.Deadline.IsZero() {
 				s.dl.Set(string(k), st.Deadline)
 			}
@@ -256,6 +267,18 @@ func (s *Store) recover(now time.Time, grace time.Duration) error {
 // Resumed reports the users and sessions the file held live when it was
 // opened: the previous run's sessions, waiting out their grace.
 func (s *Store) Resumed() (users, sessions int) { return s.resumed.users, s.resumed.sessions }
+
+// ResumedRooms returns, once, the records the file held of users whose
+// sessions list rooms or who owe room leaves, as opened: the room
+// memberships of the previous run, whose room store lived in its memory
+// (see hub.RestoreRooms). Later calls return nil.
+func (s *Store) ResumedRooms() []presence.UserState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rooms := s.resumed.rooms
+	s.resumed.rooms = nil
+	return rooms
+}
 
 // Close writes what is pending and closes the file.
 func (s *Store) Close() error {

@@ -229,3 +229,63 @@ func TestSecondProcessIsRefused(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestReopenHandsOutTheRoomsOfItsRecordsOnce: the records whose sessions
+// list rooms or that owe room leaves are handed out once after opening,
+// as opened; the others are not.
+func TestReopenHandsOutTheRoomsOfItsRecordsOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "p.db")
+	s := open(t, path, t0)
+	ctx := context.Background()
+	connect := func(user, session string, rooms ...string) {
+		t.Helper()
+		if _, err := s.Update(ctx, user, func(st *presence.UserState) error {
+			before := st.Fold()
+			err := st.Connect(presence.Session{ID: session, Device: "web", ActiveAt: t0, LastSeen: t0, Rooms: rooms})
+			st.Settle(before, t0, presence.Timing{})
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	connect("alice", "a1", "doc")
+	connect("bob", "b1")
+	connect("carol", "c1", "call")
+	// carol's session ends and owes its leave: the crash came before it
+	// was performed.
+	if _, err := s.Update(ctx, "carol", func(st *presence.UserState) error {
+		before := st.Fold()
+		st.Remove("c1", t0)
+		st.Settle(before, t0, presence.Timing{})
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if s.ResumedRooms() != nil {
+		t.Fatal("a store that opened an empty file resumed rooms")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	r := open(t, path, t0.Add(time.Minute))
+	got := ""
+	for _, st := range r.ResumedRooms() {
+		got += st.UserID + ":"
+		for room, conns := range st.HeldRooms() {
+			for _, c := range conns {
+				got += " " + room + "/" + c.SessionID
+			}
+		}
+		if len(st.Sessions) > 0 && !st.Sessions[0].GraceUntil.Equal(t0.Add(time.Minute+5*time.Second)) {
+			t.Errorf("%s's session as handed out: %+v, not in the grace the opening gave it", st.UserID, st.Sessions[0])
+		}
+		got += "\n"
+	}
+	if want := "alice: doc/a1\ncarol: call/c1\n"; got != want {
+		t.Fatalf("resumed rooms\n%s want\n%s", got, want)
+	}
+	if again := r.ResumedRooms(); again != nil {
+		t.Fatalf("handed out twice: %+v", again)
+	}
+}

@@ -166,7 +166,7 @@ func ValidateRoom(room string) error {
 // An absent value (nil) is the empty object.
 func CompactObject(what string, raw json.RawMessage, max int) (json.RawMessage, error) {
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
-		return json.RawMessage("{}"), nil
+		return emptyMeta, nil
 	}
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, raw); err != nil || buf.Len() == 0 || buf.Bytes()[0] != '{' {

@@ -1,12 +1,16 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"sync/atomic"
+	"time"
 
 	"github.com/presenced/presenced/hub"
 	"github.com/presenced/presenced/localbus"
+	"github.com/presenced/presenced/memstore"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/privacy"
 	"github.com/presenced/presenced/protocol"
@@ -19,11 +23,15 @@ type backend struct {
 	store    hub.Store
 	bus      hub.Bus
 	settings privacy.Store
-	// rooms is the shared room store; nil keeps room membership in memory.
+	// rooms keeps room membership: Redis's, shared by every node, or this
+	// process's memory beside the embedded store.
 	rooms hub.RoomStore
 	// shared, on Redis, counts the deployment's users, sessions and
 	// connections; nil on the embedded store.
 	shared *redisstore.Store
+	// restoreRooms, on the embedded store, writes back the room
+	// memberships of the sessions the previous run left (see restore).
+	restoreRooms func(ctx context.Context, maxMembers int, now time.Time) (hub.RoomsRestored, error)
 	// ready reports whether the backend can serve; nil means always.
 	ready func() error
 	close func() error
@@ -38,7 +46,11 @@ func openBackend(cfg *Config, log *slog.Logger) (*backend, error) {
 		if err != nil {
 			return nil, err
 		}
-		b.store, b.settings, b.bus, b.close = db, db, localbus.New(), db.Close
+		rooms := memstore.NewRooms()
+		b.store, b.settings, b.bus, b.rooms, b.close = db, db, localbus.New(), rooms, db.Close
+		b.restoreRooms = func(ctx context.Context, maxMembers int, now time.Time) (hub.RoomsRestored, error) {
+			return hub.RestoreRooms(ctx, rooms, db.ResumedRooms(), maxMembers, now)
+		}
 		return b, nil
 	}
 	rb, err := redisstore.Open(redisstore.Config{URL: cfg.RedisURL, Logger: log, OnReady: b.onReady, Connections: b.connections})
@@ -50,6 +62,29 @@ func openBackend(cfg *Config, log *slog.Logger) (*backend, error) {
 	b.shared = rb.Store
 	b.close = func() error { rb.Close(); return nil }
 	return b, nil
+}
+
+// restore gives the in-memory rooms back the memberships of the sessions
+// the embedded store resumed in their grace, so that their ends still
+// leave their rooms (hub.RestoreRooms). It writes under the webhook
+// wrapper, so the restore itself sends no event and reaches no one: a
+// receiver and the viewers never saw those members leave. Call it before
+// the node serves.
+func (b *backend) restore(ctx context.Context, h *hub.Hub, log *slog.Logger) error {
+	if b.restoreRooms == nil {
+		return nil
+	}
+	r, err := b.restoreRooms(ctx, h.Config().MaxRoomMembers, h.Now())
+	if err != nil {
+		return fmt.Errorf("restoring the rooms of the previous run's sessions: %w", err)
+	}
+	if r.Members > 0 {
+		log.Info("the room memberships of the previous run's sessions are restored for their grace", "members", r.Members)
+	}
+	if r.Refused > 0 {
+		log.Warn("room memberships of the previous run not restored: their rooms are full (--max-room-members was lowered?)", "refused", r.Refused, "room", r.Room)
+	}
+	return nil
 }
 
 // unavailableFrame tells every client that updates are paused; requests

@@ -233,9 +233,14 @@ func New(cfg Config) (*Server, error) {
 		TickInterval:      cfg.TickInterval,
 		Logger:            log,
 		Metrics:           m,
-		RoomConfig:        roomConfig(cfg.Rooms, be.rooms, trans),
+		RoomConfig:        roomConfig(cfg.Rooms, be.rooms),
 	})
 	if err != nil {
+		_ = be.close()
+		return nil, err
+	}
+	if err := be.restore(context.Background(), h, log); err != nil {
+		h.Close()
 		_ = be.close()
 		return nil, err
 	}
@@ -384,15 +389,9 @@ func clockFunc(c presence.Clock) func() time.Time {
 	return c.Now
 }
 
-// roomConfig fills in the room store unless given: the backend's (Redis,
-// shared by every node) or one in memory.
-func roomConfig(c hub.RoomConfig, backend hub.RoomStore, t *transitions) hub.RoomConfig {
-	if c.Rooms == nil {
-		c.Rooms = backend
-	}
-	if c.Rooms == nil {
-		c.Rooms = t.roomStore(memstore.NewRooms())
-	}
+// roomConfig fills in the room store: the backend's.
+func roomConfig(c hub.RoomConfig, backend hub.RoomStore) hub.RoomConfig {
+	c.Rooms = backend
 	return c
 }
 

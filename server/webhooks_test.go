@@ -37,13 +37,20 @@ func withHooks(t *testing.T) (*hooks, func(*server.Config)) {
 		t.Fatal(err)
 	}
 	rcv := webhooktest.NewReceiver(t, secret)
-	var all []string
-	for _, ty := range webhook.Types {
-		all = append(all, string(ty))
-	}
 	return &hooks{t: t, rcv: rcv}, func(cfg *server.Config) {
-		cfg.Webhook = server.WebhookConfig{URLs: []string{rcv.URL()}, Secret: secret, Events: strings.Join(all, ","),
+		cfg.Webhook = server.WebhookConfig{URLs: []string{rcv.URL()}, Secret: secret, Events: webhook.TypeList(webhook.Types),
 			BatchWait: time.Millisecond, MaxAge: 10000 * time.Hour, RetryMin: 5 * time.Millisecond, RetryMax: 20 * time.Millisecond}
+	}
+}
+
+// withHooksOnDir is withHooks on a data dir of its own, which every node
+// started with the returned config shares.
+func withHooksOnDir(t *testing.T) (*hooks, func(*server.Config)) {
+	k, hooks := withHooks(t)
+	dir := t.TempDir()
+	return k, func(c *server.Config) {
+		hooks(c)
+		c.DataDir = dir
 	}
 }
 
@@ -384,12 +391,7 @@ func TestRemovedFromALargeRoomIsSummarised(t *testing.T) {
 // fails: the events it could not deliver are sent by the next run on the
 // same data file, once, with their ids.
 func TestWebhooksOfAStoppedNodeWaitInTheDataFile(t *testing.T) {
-	k, hooks := withHooks(t)
-	dir := t.TempDir()
-	cfg := func(c *server.Config) {
-		hooks(c)
-		c.DataDir = dir
-	}
+	k, cfg := withHooksOnDir(t)
 	k.rcv.Fail(http.StatusServiceUnavailable)
 	h := start(t, cfg)
 	h.online("alice", "web")

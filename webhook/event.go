@@ -50,17 +50,23 @@ func ParseTypes(list string) ([]Type, error) {
 	for _, s := range strings.Split(list, ",") {
 		t := Type(strings.TrimSpace(s))
 		if !slices.Contains(Types, t) {
-			names := make([]string, len(Types))
-			for i, k := range Types {
-				names[i] = string(k)
-			}
-			return nil, fmt.Errorf("--webhook-events: unknown event type %q; known types: %s", t, strings.Join(names, ", "))
+			return nil, fmt.Errorf("--webhook-events: unknown event type %q; known types: %s", t, TypeList(Types))
 		}
 		if !slices.Contains(out, t) {
 			out = append(out, t)
 		}
 	}
 	return out, nil
+}
+
+// TypeList spells types as a list that ParseTypes reads:
+// "user.online, user.offline".
+func TypeList(types []Type) string {
+	names := make([]string, len(types))
+	for i, t := range types {
+		names[i] = string(t)
+	}
+	return strings.Join(names, ", ")
 }
 
 // Event is one event as receivers get it. ID is stable across retries and
