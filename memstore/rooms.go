@@ -33,6 +33,21 @@ type room struct {
 	v       uint64
 }
 
+// StartAbove makes every room created from now on start its versions
+// above v. A process that keeps rooms in memory passes its start time in
+// milliseconds, so that a room of the same name after a restart goes on
+// above every version the previous run handed out (unless that run
+// averaged more than a thousand changes a second), as a client that kept
+// one expects.
+func (r *Rooms) StartAbove(v uint64) {
+	for {
+		f := r.floor.Load()
+		if f >= v || r.floor.CompareAndSwap(f, v) {
+			return
+		}
+	}
+}
+
 // NewRooms returns an empty room store.
 func NewRooms() *Rooms {
 	r := &Rooms{seed: maphash.MakeSeed()}

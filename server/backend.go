@@ -47,6 +47,7 @@ func openBackend(cfg *Config, log *slog.Logger) (*backend, error) {
 			return nil, err
 		}
 		rooms := memstore.NewRooms()
+		rooms.StartAbove(uint64(time.Now().UnixMilli()))
 		b.store, b.settings, b.bus, b.rooms, b.close = db, db, localbus.New(), rooms, db.Close
 		b.restoreRooms = func(ctx context.Context, maxMembers int, now time.Time) (hub.RoomsRestored, error) {
 			return hub.RestoreRooms(ctx, rooms, db.ResumedRooms(), maxMembers, now)

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"encoding/json"
 	"errors"
 	"net/url"
 	"testing"
@@ -146,7 +147,12 @@ func TestRoomNamesInHTTPPathsAreEscaped(t *testing.T) {
 	room := "org/7:doc?#%"
 	h.join(alice, room, nil)
 	code, body := h.api("GET", "/v1/rooms/"+url.PathEscape(room)+"/count", nil, "")
-	if code != 200 || string(body) != `{"room":"org/7:doc?#%","count":1,"v":1}`+"\n" {
+	var got struct {
+		Room  string `json:"room"`
+		Count int    `json:"count"`
+		V     uint64 `json:"v"`
+	}
+	if code != 200 || json.Unmarshal(body, &got) != nil || got.Room != room || got.Count != 1 || got.V == 0 {
 		t.Fatalf("count = %d %s", code, body)
 	}
 }
