@@ -38,19 +38,42 @@ func (s *script) run(ctx context.Context, c rueidis.Client, keys, args []string)
 	return r
 }
 
-// runMulti executes the script once per call, pipelined per node.
+// runMulti executes the script once per call, pipelined per node. Calls
+// that find the script missing are not each sent with its source: one of
+// them is (EVAL loads it on its server), and the rest are retried by
+// hash, until none is missing, a round per server at most. A sweep of
+// every slot on a fresh server would otherwise send the source 16,384
+// times.
 func (s *script) runMulti(ctx context.Context, c rueidis.Client, calls []scriptCall) []rueidis.RedisResult {
 	cmds := make(rueidis.Commands, len(calls))
 	for i, call := range calls {
 		cmds[i] = s.evalsha(c, call.keys, call.args)
 	}
 	res := c.DoMulti(ctx, cmds...)
-	for i, r := range res {
-		if noScript(r.Error()) {
-			res[i] = c.Do(ctx, s.eval(c, calls[i].keys, calls[i].args))
+	for {
+		var missing []int
+		for i, r := range res {
+			if noScript(r.Error()) {
+				missing = append(missing, i)
+			}
+		}
+		if len(missing) == 0 {
+			return res
+		}
+		first := missing[0]
+		res[first] = c.Do(ctx, s.eval(c, calls[first].keys, calls[first].args))
+		if noScript(res[first].Error()) {
+			return res // EVAL cannot miss the script; give up rather than loop
+		}
+		missing = missing[1:]
+		retry := make(rueidis.Commands, len(missing))
+		for k, i := range missing {
+			retry[k] = s.evalsha(c, calls[i].keys, calls[i].args)
+		}
+		for k, r := range c.DoMulti(ctx, retry...) {
+			res[missing[k]] = r
 		}
 	}
-	return res
 }
 
 type scriptCall struct{ keys, args []string }
