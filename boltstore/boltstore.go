@@ -37,6 +37,7 @@ import (
 	"reflect"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -136,11 +137,12 @@ type Store struct {
 	done chan struct{}
 	now  func() time.Time
 
-	// resumed is set when opening; rooms until ResumedRooms takes them.
-	resumed struct {
-		users, sessions int
-		rooms           []presence.UserState
-	}
+	// users and sessions count the live sessions the file holds and the
+	// users holding them, from its opening (the previous run's, in their
+	// grace) through every change (Counts).
+	users, sessions atomic.Int64
+	// resumedRooms is set when opening, until ResumedRooms takes it.
+	resumedRooms []presence.UserState
 }
 
 // Open opens or creates the database file at path. A file that cannot be
@@ -234,15 +236,12 @@ func (s *Store) recover(now time.Time, grace time.Duration) error {
 			if len(st.Sessions) > 0 || (!st.Deadline.IsZero() && !st.Deadline.After(now)) {
 				before := st.Fold()
 				st.Resume(now, alive, grace)
-				if len(st.Sessions) > 0 {
-					s.resumed.users++
-					s.resumed.sessions += len(st.Sessions)
-				}
+				s.count(0, len(st.Sessions))
 				st.Settle(before, now, presence.Timing{})
 				fixes = append(fixes, fix{string(k), st})
 			}
 			if len(st.Leaves) > 0 || slices.ContainsFunc(st.Sessions, func(ss presence.Session) bool { return len(ss.Rooms) > 0 }) {
-				s.resumed.rooms = append(s.resumed.rooms, st)
+				s.resumedRooms = append(s.resumedRooms, st)
 			}
 			if !st.Deadline.IsZero() {
 				s.dl.Set(string(k), st.Deadline)
@@ -264,9 +263,27 @@ func (s *Store) recover(now time.Time, grace time.Duration) error {
 	})
 }
 
-// Resumed reports the users and sessions the file held live when it was
-// opened: the previous run's sessions, waiting out their grace.
-func (s *Store) Resumed() (users, sessions int) { return s.resumed.users, s.resumed.sessions }
+// Counts reports the users with a live session and their sessions, as the
+// file holds them (GET /v1/stats): a node on the embedded store makes
+// every change of its deployment, so they are exact.
+func (s *Store) Counts(context.Context) (users, sessions int64, err error) {
+	return s.users.Load(), s.sessions.Load(), nil
+}
+
+// count follows a change that took a user from before live sessions to
+// after.
+func (s *Store) count(before, after int) {
+	if before == after {
+		return
+	}
+	s.sessions.Add(int64(after - before))
+	switch {
+	case before == 0:
+		s.users.Add(1)
+	case after == 0:
+		s.users.Add(-1)
+	}
+}
 
 // ResumedRooms returns, once, the records the file held of users whose
 // sessions list rooms or who owe room leaves, as opened: the room
@@ -275,8 +292,8 @@ func (s *Store) Resumed() (users, sessions int) { return s.resumed.users, s.resu
 func (s *Store) ResumedRooms() []presence.UserState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rooms := s.resumed.rooms
-	s.resumed.rooms = nil
+	rooms := s.resumedRooms
+	s.resumedRooms = nil
 	return rooms
 }
 
@@ -341,6 +358,7 @@ func (s *Store) update(userID string, fn func(st *presence.UserState) ([]webhook
 	}
 	s.cache.put(userID, rec)
 	s.dirty[userID] = rec
+	s.count(len(old.Sessions), len(st.Sessions))
 	s.queueEvents(evs)
 	s.seq++
 	mine := s.seq

@@ -26,8 +26,13 @@ type backend struct {
 	// rooms keeps room membership: Redis's, shared by every node, or this
 	// process's memory beside the embedded store.
 	rooms hub.RoomStore
-	// shared, on Redis, counts the deployment's users, sessions and
-	// connections; nil on the embedded store.
+	// counts counts the deployment's users with a live session and their
+	// sessions, for GET /v1/stats; each store keeps them with its writes.
+	counts interface {
+		Counts(ctx context.Context) (users, sessions int64, err error)
+	}
+	// shared, on Redis, also counts every node's connections; nil on the
+	// embedded store, whose node has them all.
 	shared *redisstore.Store
 	// restoreRooms, on the embedded store, writes back the room
 	// memberships of the sessions the previous run left (see restore).
@@ -48,7 +53,7 @@ func openBackend(cfg *Config, log *slog.Logger) (*backend, error) {
 		}
 		rooms := memstore.NewRooms()
 		rooms.StartAbove(uint64(time.Now().UnixMilli()))
-		b.store, b.settings, b.bus, b.rooms, b.close = db, db, localbus.New(), rooms, db.Close
+		b.store, b.settings, b.bus, b.rooms, b.counts, b.close = db, db, localbus.New(), rooms, db, db.Close
 		b.restoreRooms = func(ctx context.Context, maxMembers int, now time.Time) (hub.RoomsRestored, error) {
 			return hub.RestoreRooms(ctx, rooms, db.ResumedRooms(), maxMembers, now)
 		}
@@ -60,7 +65,7 @@ func openBackend(cfg *Config, log *slog.Logger) (*backend, error) {
 	}
 	log.Info("state in redis", "url", redisstore.Redacted(cfg.RedisURL))
 	b.store, b.bus, b.settings, b.rooms, b.ready = rb.Store, rb.Bus, rb.Settings, rb.Rooms, rb.Ready
-	b.shared = rb.Store
+	b.counts, b.shared = rb.Store, rb.Store
 	b.close = func() error { rb.Close(); return nil }
 	return b, nil
 }

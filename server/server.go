@@ -129,9 +129,8 @@ type Server struct {
 	http *http.Server
 	ln   net.Listener
 	done chan error
-	// trans watches the store writes for webhooks and stats; wh delivers.
-	trans *transitions
-	wh    *webhooks
+	// wh delivers the webhooks.
+	wh *webhooks
 
 	verifier *auth.Verifier
 	internal *internalListener
@@ -208,10 +207,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	registerBoltStats(reg, be.store) // before the store is wrapped
-	trans := newTransitions(wh.add, wh.types, clockNow(cfg.Clock))
-	trans.durable = wh.durable
-	trans.seedFrom(be.store)
-	if wh.engine != nil || cfg.RedisURL == "" { // on Redis the store counts for itself
+	if wh.engine != nil {
+		trans := newTransitions(wh.add, wh.types, clockNow(cfg.Clock))
+		trans.durable = wh.durable
 		be.store, be.rooms = trans.store(be.store), trans.roomStore(be.rooms)
 	}
 	policy, err := privacy.NewCache(privacy.CacheConfig{Store: be.settings, Rules: rules, Logger: log})
@@ -262,7 +260,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /v1/ws", gw)
-	s := &Server{cfg: cfg, log: log, hub: h, gw: gw, be: be, done: make(chan error, 1), trans: trans, wh: wh, verifier: verifier}
+	s := &Server{cfg: cfg, log: log, hub: h, gw: gw, be: be, done: make(chan error, 1), wh: wh, verifier: verifier}
 	publicMetrics := prometheus.Gatherer(reg)
 	if cfg.InternalAddr != "" {
 		publicMetrics = nil

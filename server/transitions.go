@@ -4,7 +4,6 @@ import (
 	"context"
 	"hash/maphash"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/presenced/presenced/hub"
@@ -12,10 +11,10 @@ import (
 	"github.com/presenced/presenced/webhook"
 )
 
-// transitions watches the store writes this node makes: it derives their
-// webhook events from each write's state before and after, and counts the
-// live sessions and the users holding them. Every write of a deployment
-// goes through one node's stores, so each event is produced once.
+// transitions watches the store writes this node makes, for webhooks: it
+// derives their events from each write's state before and after. Every
+// write of a deployment goes through one node's stores, so each event is
+// produced once.
 //
 // It wraps the stores rather than the hub because the before and after it
 // needs are the ones the store committed (a write may run its function
@@ -25,17 +24,13 @@ import (
 // script as the change; elsewhere they are added to the outbox right
 // after the commit, and a crash between the two loses them.
 type transitions struct {
-	// add queues events; nil when no webhook is configured, or when the
-	// stores write every event themselves (Redis).
+	// add queues events; nil when the stores write every event themselves
+	// (Redis).
 	add func(evs ...webhook.Event)
 	// durable, when set, writes a user's events with the change.
 	durable eventStore
 	types   map[webhook.Type]bool
 	now     func() time.Time
-	// The counters start at what the embedded store kept from its previous
-	// run (seedFrom); on Redis, where other nodes write too, the store
-	// keeps the deployment's instead (see stats).
-	online, sessions atomic.Int64
 
 	seed         maphash.Seed
 	users, rooms [lockStripes]sync.Mutex
@@ -71,9 +66,6 @@ type eventStore interface {
 type roomEventStore interface {
 	UpdateRoomWithEvents(ctx context.Context, room, userID string, fn func(m *presence.RoomMember, count int) (*presence.RoomMember, error), events func(ch *presence.RoomChange) []webhook.Event) (presence.RoomChange, error)
 }
-
-// hooked reports whether webhooks are configured.
-func (t *transitions) hooked() bool { return t.add != nil || t.durable != nil }
 
 func (t *transitions) emit(evs []webhook.Event) {
 	if kept := t.wanted(evs); len(kept) > 0 {
@@ -120,21 +112,6 @@ func (t *transitions) store(s hub.Store) hub.Store {
 	return w
 }
 
-// resumer is an optional ability of a store: it opened with live sessions
-// (the embedded store keeps the previous run's sessions in their grace).
-type resumer interface {
-	Resumed() (users, sessions int)
-}
-
-// seedFrom starts the counters at what the store holds when it opens.
-func (t *transitions) seedFrom(s hub.Store) {
-	if r, ok := s.(resumer); ok {
-		users, sessions := r.Resumed()
-		t.online.Store(int64(users))
-		t.sessions.Store(int64(sessions))
-	}
-}
-
 type watchedStore struct {
 	hub.Store
 	t *transitions
@@ -142,80 +119,41 @@ type watchedStore struct {
 
 func (s *watchedStore) Update(ctx context.Context, userID string, fn func(st *presence.UserState) error) (presence.UserState, error) {
 	t := s.t
-	if !t.hooked() {
-		var nb, na int
-		st, err := s.Store.Update(ctx, userID, func(st *presence.UserState) error {
-			b := len(st.Sessions)
-			if err := fn(st); err != nil {
-				return err
-			}
-			nb, na = b, len(st.Sessions)
-			return nil
-		})
-		if err == nil {
-			t.count(nb, na)
-		}
-		return st, err
-	}
 	if t.durable != nil {
 		// The store orders the events of one user itself: they get their
 		// place in the outbox under its lock of the user.
-		var nb, na int
-		st, err := t.durable.UpdateWithEvents(ctx, userID, func(st *presence.UserState) ([]webhook.Event, error) {
-			before, n := st.Fold(), len(st.Sessions)
+		return t.durable.UpdateWithEvents(ctx, userID, func(st *presence.UserState) ([]webhook.Event, error) {
+			before := st.Fold()
 			if err := fn(st); err != nil {
 				return nil, err
 			}
-			nb, na = n, len(st.Sessions)
 			if after := st.Fold(); after.V != before.V {
 				return t.wanted(webhook.UserEvents(&before, &after, t.now())), nil
 			}
 			return nil, nil
 		})
-		if err == nil {
-			t.count(nb, na)
-		}
-		return st, err
 	}
 	mu := t.lock(&t.users, userID)
 	mu.Lock()
 	defer mu.Unlock()
 	var before, after presence.Presence
-	var nb, na int
 	st, err := s.Store.Update(ctx, userID, func(st *presence.UserState) error {
-		b, n := st.Fold(), len(st.Sessions)
+		b := st.Fold()
 		if err := fn(st); err != nil {
 			return err
 		}
-		before, after, nb, na = b, st.Fold(), n, len(st.Sessions)
+		before, after = b, st.Fold()
 		return nil
 	})
-	if err == nil {
-		t.count(nb, na)
-		if after.V != before.V {
-			t.emit(webhook.UserEvents(&before, &after, t.now()))
-		}
+	if err == nil && after.V != before.V {
+		t.emit(webhook.UserEvents(&before, &after, t.now()))
 	}
 	return st, err
 }
 
-// count follows a write that took a user from nb live sessions to na.
-func (t *transitions) count(nb, na int) {
-	if nb == na {
-		return
-	}
-	t.sessions.Add(int64(na - nb))
-	switch {
-	case nb == 0:
-		t.online.Add(1)
-	case na == 0:
-		t.online.Add(-1)
-	}
-}
-
 // roomStore wraps rs, keeping its optional RoomLister.
 func (t *transitions) roomStore(rs hub.RoomStore) hub.RoomStore {
-	if rs == nil || !t.hooked() {
+	if rs == nil {
 		return rs
 	}
 	w := &watchedRooms{RoomStore: rs, t: t}

@@ -146,26 +146,24 @@ func parseWebhooks(c *WebhookConfig) ([]byte, []webhook.Type, error) {
 	return key, types, nil
 }
 
-// stats answers GET /v1/stats. On the embedded store this node makes
-// every change, so its counters are the deployment's; on Redis the store
-// keeps the users and sessions of every node's writes, and each node's
-// connection count as of its last lease renewal (docs/protocol.md).
+// stats answers GET /v1/stats. The store counts users and sessions with
+// its writes; on Redis it also keeps each node's connection count as of
+// its last lease renewal, while on the embedded store this node has every
+// connection (docs/protocol.md).
 func (s *Server) stats(ctx context.Context) (httpapi.Stats, error) {
 	rooms, err := s.hub.OccupiedRooms(ctx)
 	if err != nil {
 		return httpapi.Stats{}, err
 	}
 	st := httpapi.Stats{Rooms: int64(rooms), NodeConnections: int64(s.hub.ClientCount())}
-	online, sessions, conns := s.trans.online.Load(), s.trans.sessions.Load(), st.NodeConnections
-	if rs := s.be.shared; rs != nil {
-		online, sessions, err = rs.Counts(ctx)
-		if err == nil {
-			conns, err = rs.Connections(ctx, s.hub.Now())
-		}
-		if err != nil {
-			s.log.Error("store failure", "err", err)
-			return httpapi.Stats{}, presence.Errorf(presence.CodeUnavailable, "presence store is unavailable; retry later")
-		}
+	conns := st.NodeConnections
+	online, sessions, err := s.be.counts.Counts(ctx)
+	if rs := s.be.shared; rs != nil && err == nil {
+		conns, err = rs.Connections(ctx, s.hub.Now())
+	}
+	if err != nil {
+		s.log.Error("store failure", "err", err)
+		return httpapi.Stats{}, presence.Errorf(presence.CodeUnavailable, "presence store is unavailable; retry later")
 	}
 	st.OnlineUsers, st.Sessions, st.Connections = &online, &sessions, &conns
 	return st, nil
