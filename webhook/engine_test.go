@@ -206,10 +206,13 @@ func TestConnectionRefusedThenListening(t *testing.T) {
 	_ = ln.Close()
 	url := "http://" + addr + "/hooks"
 	ob := webhook.NewMemory([]string{url}, 0, nil)
+	m := metrics.NewWebhooks(nil)
 	start(t, webhook.Config{URLs: []string{url}, Key: key, Outbox: ob, BatchWait: time.Millisecond,
-		RetryMin: 5 * time.Millisecond, RetryMax: 20 * time.Millisecond})
+		RetryMin: 5 * time.Millisecond, RetryMax: 20 * time.Millisecond, Metrics: m})
 	want := added(ob, []webhook.Event{statusEvent("ann", 1, time.Now()), statusEvent("ann", 2, time.Now())})
-	time.Sleep(50 * time.Millisecond) // let a few attempts be refused
+	poll.Until(t, "a few refused attempts", func() bool {
+		return value(m.Retried.WithLabelValues(webhook.Label(url), string(webhook.UserStatus))) >= 4
+	})
 	rcv := webhooktest.NewReceiver(t, secret)
 	rcv.Server.Close()
 	ln, err = net.Listen("tcp", addr)
